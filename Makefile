@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each creates .venv and installs on first use.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PIP := $(BIN)/pip --disable-pip-version-check -q
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	# torch first and pinned: every later requirement then finds it satisfied and pulls no CUDA wheels
+	$(PIP) install torch==2.13.0
+	$(PIP) install -e '.[test]'
+	# test-only peers whose metadata would drag torchvision/CUDA: installed without their dependencies
+	$(PIP) install --no-deps torchattacks==3.5.1 cleverhans==4.0.0
+	@if $(BIN)/pip list 2>/dev/null | grep -qi '^nvidia-'; then echo "error: CUDA packages were pulled in" >&2; exit 1; fi
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/camo demo --out demo-output
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,29 @@
+"""camo: FGSM and its family for any PyTorch classifier, and face-photo cloaking against real recognizers.
+
+Importing camo loads no model and touches no file.
+"""
+
+from camo import images
+from camo.attacks import bim, fgm, fgsm, mifgsm, pgd
+from camo.errors import CamoError, ImageError, InputError, LabelError, ModelError, NoFaceError
+from camo.models import Classifier, load_model
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CamoError",
+    "Classifier",
+    "ImageError",
+    "InputError",
+    "LabelError",
+    "ModelError",
+    "NoFaceError",
+    "__version__",
+    "bim",
+    "fgm",
+    "fgsm",
+    "images",
+    "load_model",
+    "mifgsm",
+    "pgd",
+]

@@ -1,0 +1,1 @@
+"""Analysis: figures and reports drawn from result objects (they never run attacks themselves)."""

