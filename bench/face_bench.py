@@ -27,15 +27,18 @@ PHOTOS = ROOT.parent / "shared" / "data" / "faces" / "face_recognition_examples"
 NAMES = ("obama-240p.jpg", "obama-480p.jpg", "obama-720p.jpg", "obama-1080p.jpg", "two_people.jpg", "biden.jpg")
 
 
-def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
+def medians_ms(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 2) -> dict[str, float]:
+    """Median wall time of each function in ms, run round-robin so that load from other processes hits all alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: 1000 * statistics.median(values) for name, values in times.items()}
 
 
 def main() -> int:
@@ -84,61 +87,49 @@ def main() -> int:
 
         return run
 
-    rows.append(("chip", "camo forward, 1 chip", median_ms(forward(x1), args.repeats)))
-    rows.append(("chip", "camo forward, batch of 8, per chip", median_ms(forward(x8), args.repeats) / 8))
-    rows.append(("chip", "camo forward + backward (input grad), 1 chip", median_ms(forward_backward(x1), args.repeats)))
-    rows.append(
-        ("chip", "camo forward + backward, batch of 8, per chip", median_ms(forward_backward(x8), args.repeats) / 8)
-    )
-    rows.append(
-        (
-            "chip",
-            "dlib compute_face_descriptor(chip)",
-            median_ms(lambda: encoder.compute_face_descriptor(chip), args.repeats),
-        )
-    )
-    rows.append(
-        (
-            "chip",
-            "dlib compute_face_descriptor(image, shape)",
-            median_ms(lambda: encoder.compute_face_descriptor(obama, shape), args.repeats),
-        )
-    )
-
     photo_repeats = max(3, args.repeats // 3)
-    for name in NAMES:
-        pixels = _to_rgb_uint8(PHOTOS / name)
-        size = f"{pixels.shape[1]}×{pixels.shape[0]}"
-        faces = len(recognizer.faces(pixels))
-        label = f"{name} ({size}, {faces} face{'s' if faces != 1 else ''})"
-        rows.append(
-            (
-                "photo",
-                f"{label}: detection only (HOG, upsample 1)",
-                median_ms(lambda p=pixels: detector(p, 1), photo_repeats),
-            )
+    default_threads = torch.get_num_threads()
+    # torch's OpenMP threads busy-wait; when other processes compete for the cores, one thread can be much faster.
+    for threads in sorted({default_threads, 1}, reverse=True):
+        torch.set_num_threads(threads)
+        tag = f"[torch {threads} thread{'s' if threads > 1 else ''}]"
+        chip_times = medians_ms(
+            {
+                "camo forward, 1 chip": forward(x1),
+                "camo forward, batch of 8, per chip": forward(x8),
+                "camo forward + backward (input grad), 1 chip": forward_backward(x1),
+                "camo forward + backward, batch of 8, per chip": forward_backward(x8),
+                "dlib compute_face_descriptor(chip)": lambda: encoder.compute_face_descriptor(chip),
+                "dlib compute_face_descriptor(image, shape)": lambda: encoder.compute_face_descriptor(obama, shape),
+            },
+            args.repeats,
         )
-        rows.append(
-            (
-                "photo",
-                f"{label}: camo detect + align + encode",
-                median_ms(lambda p=pixels: recognizer.faces(p), photo_repeats),
+        for what, ms in chip_times.items():
+            rows.append(("chip", f"{what} {tag}", ms / 8 if "batch of 8" in what else ms))
+
+        for name in NAMES:
+            pixels = _to_rgb_uint8(PHOTOS / name)
+            size = f"{pixels.shape[1]}×{pixels.shape[0]}"
+            faces = len(recognizer.faces(pixels))
+            label = f"{name} ({size}, {faces} face{'s' if faces != 1 else ''})"
+            photo_times = medians_ms(
+                {
+                    "detection only (HOG, upsample 1)": lambda p=pixels: detector(p, 1),
+                    "camo detect + align + encode": lambda p=pixels: recognizer.faces(p),
+                    "dlib detect + landmarks + encode": lambda p=pixels: recognizer.dlib_descriptors(p),
+                },
+                photo_repeats,
+                warmup=1,
             )
-        )
-        rows.append(
-            (
-                "photo",
-                f"{label}: dlib detect + landmarks + encode",
-                median_ms(lambda p=pixels: recognizer.dlib_descriptors(p), photo_repeats),
-            )
-        )
+            rows += [("photo", f"{label}: {what} {tag}", ms) for what, ms in photo_times.items()]
+    torch.set_num_threads(default_threads)
 
     import face_recognition_models  # noqa: F401  (version line below)
 
     machine = (
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, no GPU; "
         f"Python {platform.python_version()}, "
-        f"torch {torch.__version__} ({torch.get_num_threads()} threads), dlib {dlib.__version__}; "
+        f"torch {torch.__version__} (default {default_threads} threads), dlib {dlib.__version__}; "
         f"1-minute load average {load_at_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end "
         "(other work on the machine inflates the numbers)"
     )
@@ -148,7 +139,11 @@ def main() -> int:
         f"Machine: {machine}.",
         "",
         "Command: `PYTHONPATH=src python bench/face_bench.py` (from the repository root). Medians of "
-        f"{args.repeats} runs (chips) / {photo_repeats} runs (photos) after 2 warm-ups.",
+        f"{args.repeats} runs (chips) / {photo_repeats} runs (photos), run round-robin after warm-ups.",
+        "",
+        "Rows tagged [torch 2 threads] use torch's default threading. On 2 cores, any other busy process makes"
+        " its OpenMP threads wait on each other (forward passes up to 60× slower were seen while another job ran);"
+        " rows tagged [torch 1 thread] are immune. Compare rows within one table, measured round-robin.",
         "",
         "| kind | what | median ms |",
         "|---|---|---:|",

@@ -61,14 +61,15 @@ def open_image(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) ->
         with warnings.catch_warnings():
             # PIL's own bomb check would warn or raise with its own limit; ours runs on the header below.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(path)
-            width, height = img.size
-            if width * height > max_pixels:
-                raise ImageError(
-                    f"{path}: {width}×{height} = {width * height / 1e6:.1f} megapixels is over the limit of "
-                    f"{max_pixels / 1e6:.0f} megapixels (a guard against decompression bombs); shrink the image first"
-                )
-            img.load()
+            with Image.open(path) as img:
+                width, height = img.size
+                if width * height > max_pixels:
+                    raise ImageError(
+                        f"{path}: {width}×{height} = {width * height / 1e6:.1f} megapixels is over the limit of "
+                        f"{max_pixels / 1e6:.0f} megapixels (a guard against decompression bombs); "
+                        "shrink the image first"
+                    )
+                img.load()  # decoded pixels stay usable after the file is closed
     except ImageError:
         raise
     except UnidentifiedImageError:

@@ -148,7 +148,9 @@ def input_gradient(model: Model, x: torch.Tensor, y: torch.Tensor, loss: Loss) -
 
 
 def _per_sample_norm(t: torch.Tensor) -> torch.Tensor:
-    return t.flatten(1).norm(p=2, dim=1).clamp_min(_TINY).view(-1, *([1] * (t.dim() - 1)))
+    """‖t_i‖₂ of each image, shaped to broadcast against t. Shape: (N, ...) -> (N, 1, 1, 1)."""
+    norms: torch.Tensor = torch.linalg.vector_norm(t.flatten(1), dim=1)
+    return norms.clamp_min(_TINY).view(-1, *([1] * (t.dim() - 1)))
 
 
 def step(x_adv: torch.Tensor, grad: torch.Tensor, step_size: float, *, norm: Norm, targeted: bool) -> torch.Tensor:

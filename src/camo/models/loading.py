@@ -1,4 +1,5 @@
-"""``load_model``: a built-in name, a TorchScript file, or ``package.module:factory`` with an optional state dict.
+"""``load_model``: a built-in name, a ``torch.export`` (.pt2) or TorchScript file, or ``package.module:factory``
+(with an optional state dict).
 
 Preprocessing for user models (mean, std, bounds, labels, input size) comes from keyword options or from a JSON
 sidecar next to the model file (``model.pt`` -> ``model.json``, or ``--config FILE``), for example::
@@ -12,7 +13,8 @@ from __future__ import annotations
 import importlib
 import json
 import os
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +45,8 @@ def load_model(
     """Load a model as a :class:`Classifier` in eval mode on the CPU.
 
     Args:
-        name_or_path: ``"mnist"``, ``"imagenet"``, a TorchScript file, or ``"package.module:factory"``.
+        name_or_path: ``"mnist"``, ``"imagenet"``, a ``.pt2`` (torch.export) or TorchScript file, or
+            ``"package.module:factory"``.
         weights: a state-dict file for a ``package.module:factory`` model.
         config: a JSON sidecar with mean/std/bounds/labels/input_size/channels (default: ``<model>.json`` if present).
         mean, std, bounds, labels, input_size, channels: override the sidecar.
@@ -61,7 +64,7 @@ def load_model(
     path = Path(spec)
     options = _read_sidecar(Path(config) if config else path.with_suffix(".json"), required=config is not None)
     if path.is_file():
-        module = _load_torchscript(path)
+        module = _load_file(path)
     elif ":" in spec and not path.exists():
         module = _load_factory(spec, weights)
     else:
@@ -102,13 +105,37 @@ def _read_sidecar(path: Path, *, required: bool) -> dict[str, Any]:
     return data
 
 
-def _load_torchscript(path: Path) -> nn.Module:
+class _ExportedProgram(nn.Module):
+    """Holds a ``torch.export`` program's module, which refuses ``.eval()``; it has no training mode to switch."""
+
+    def __init__(self, program: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        object.__setattr__(self, "_program", program)  # not a submodule: keeps train()/eval() away from it
+
+    _program: Callable[[torch.Tensor], torch.Tensor]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self._program(x)
+        return out
+
+
+def _load_file(path: Path) -> nn.Module:
+    """A ``torch.export`` program (``.pt2``) or a TorchScript file."""
+    if path.suffix == ".pt2":
+        try:
+            program = torch.export.load(str(path)).module()
+        except Exception as err:  # torch raises many types for a bad archive; all mean "cannot load"
+            raise ModelError(f"{path}: not a torch.export program ({type(err).__name__}: {err})") from None
+        return _ExportedProgram(program)
     try:
-        module: nn.Module = torch.jit.load(str(path), map_location="cpu")
+        with warnings.catch_warnings():
+            # TorchScript is deprecated in torch 2.13 but still what many users have; loading it is deliberate.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module: nn.Module = torch.jit.load(str(path), map_location="cpu")
     except (RuntimeError, ValueError, OSError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelError(
-            f"{path}: not a TorchScript model ({first}). Save one with torch.jit.script(model).save(path), "
+            f"{path}: not a TorchScript model ({first}). Save a model with torch.export.save(...) as .pt2, "
             "or give 'package.module:factory' with --weights"
         ) from None
     return module

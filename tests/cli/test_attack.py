@@ -1,0 +1,121 @@
+"""``camo attack`` and ``camo models`` through the entry point: outputs, JSON, and every kind of bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from camo.cli import main
+from tests.support import shared
+
+
+@pytest.fixture(scope="module")
+def digit(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from camo.models.zoo import mnist_digits
+
+    _, _, x, y = mnist_digits()
+    index = int((y == 7).nonzero()[0, 0])
+    path = tmp_path_factory.mktemp("in") / "seven.png"
+    Image.fromarray(np.round(x[index, 0].numpy() * 255).astype(np.uint8)).save(path)
+    return path
+
+
+def test_attack_writes_image_figure_and_json(digit: Path, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    before = digit.read_bytes()
+    out = tmp_path / "out"
+    assert main(["attack", str(digit), "--model", "mnist", "--eps", "0.3", "--method", "bim", "--out", str(out),
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    (record,) = result["results"]
+    assert record["original"]["label"] == "7" and record["method"] == "bim"
+    assert record["success"] and record["survived_quantisation"]
+    assert record["saved"]["label"] != "7"
+    assert record["linf"] <= 0.3 + 0.5 / 255 + 1e-6  # 8-bit rounding adds at most half a grey level
+    for name in ("seven.adv.png", "seven.figure.png", "results.json"):
+        assert (out / name).is_file()
+    with Image.open(out / "seven.adv.png") as img:
+        assert img.size == (28, 28) and img.mode == "L"
+    with Image.open(out / "seven.figure.png") as fig:
+        assert fig.size[0] > 500
+    assert digit.read_bytes() == before, "the input file was modified"
+
+
+def test_targeted_attack_hits_the_target_and_prints_a_table(digit: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["attack", str(digit), "--eps", "0.25", "--method", "pgd", "--target", "3", "--steps", "20",
+                 "--out", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "target 3" in err and "seven.png" in err
+    record = json.loads((tmp_path / "results.json").read_text())["results"][0]
+    assert record["saved"]["label"] == "3" and record["target"] == "3"
+
+
+def test_imagenet_hen_to_hog_survives_8_bit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    hen = shared("imagenet_samples", "n01514859_hen.JPEG")
+    assert main(["attack", str(hen), "--model", "imagenet", "--target", "hog", "--eps", "4/255", "--method", "pgd",
+                 "--out", str(tmp_path), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)["results"][0]
+    assert record["original"]["label"] == "hen"
+    assert record["saved"]["label"] == "hog", record
+
+
+def _bad_files(tmp: Path) -> dict[str, Path]:
+    good = tmp / "good.jpg"
+    Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(good, quality=90)
+    files = {"missing": tmp / "nope.png", "empty": tmp / "empty.png", "text": tmp / "text.png",
+             "truncated": tmp / "cut.jpg", "huge": tmp / "huge.png"}
+    files["empty"].write_bytes(b"")
+    files["text"].write_text("this is not an image")
+    files["truncated"].write_bytes(good.read_bytes()[:400])
+    Image.new("L", (12_000, 9_000)).save(files["huge"])  # 108 megapixels, over the guard
+    return files
+
+
+@pytest.mark.parametrize(("kind", "message"), [
+    ("missing", "no such file"), ("empty", "empty"), ("text", "not an image"),
+    ("truncated", "corrupt or truncated"), ("huge", "megapixels"),
+])
+def test_bad_files_fail_cleanly_with_no_output(digit: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                               kind: str, message: str) -> None:
+    bad = _bad_files(tmp_path)[kind]
+    out = tmp_path / "out"
+    # The good image comes first: nothing may be written for it either when a later input is bad.
+    assert main(["attack", str(digit), str(bad), "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--eps", "-8/255"], "--target"),
+    (["--eps", "-0.03"], "--target"),
+    (["--eps", "2"], "larger than the pixel range"),
+    (["--target", "giraffe"], "unknown label 'giraffe'"),
+    (["--model", "no-such-model"], "unknown model"),
+])
+def test_bad_settings_fail_cleanly_with_no_output(digit: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  args: list[str], message: str) -> None:
+    out = tmp_path / "out"
+    assert main(["attack", str(digit), "--out", str(out), *args]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not out.exists()
+
+
+def test_models_lists_builtins_as_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "--json"]) == 0
+    names = [row["name"] for row in json.loads(capsys.readouterr().out)]
+    assert names[:2] == ["mnist", "imagenet"]
+
+
+def test_console_script_help_has_an_example() -> None:
+    done = subprocess.run([sys.executable, "-m", "camo.cli", "attack", "--help"], capture_output=True, text=True,
+                          check=True)
+    assert "examples:" in done.stdout and "--target hog" in done.stdout
