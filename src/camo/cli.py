@@ -7,6 +7,7 @@ on purpose becomes one line ``error: ...`` and exit status 1 (usage errors: stat
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
@@ -17,6 +18,10 @@ from typing import Any
 from camo.errors import CamoError, InputError
 
 log = logging.getLogger("camo")
+
+#: Modules that add their own subcommand: each has ``register(sub, common)`` where ``sub`` is the subparsers action
+#: and ``common`` the parent parser holding --json and --quiet; the command's ``func(args) -> int`` raises CamoError.
+COMMAND_MODULES: list[str] = []
 
 EPILOG_ATTACK = """examples:
   camo attack digit.png --model mnist --out adv/
@@ -38,24 +43,24 @@ def parse_eps(text: str) -> float:
     return value
 
 
-def _model_options(parser: argparse.ArgumentParser) -> None:
+def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", "-m", default="mnist",
                         help="mnist, imagenet, a TorchScript file, or package.module:factory (default: mnist)")
     parser.add_argument("--weights", help="state-dict file for a package.module:factory model")
     parser.add_argument("--model-config", help="JSON with mean/std/bounds/labels/input_size (default: <model>.json)")
 
 
-def _load_model(args: argparse.Namespace) -> Any:
+def load_model_from_args(args: argparse.Namespace) -> Any:
     from camo.models import load_model
 
-    return load_model(args.model, weights=args.weights, config=args.model_config, progress=_training_progress)
+    return load_model(args.model, weights=args.weights, config=args.model_config, progress=training_progress)
 
 
-def _training_progress(epoch: int, epochs: int, accuracy: float) -> None:
+def training_progress(epoch: int, epochs: int, accuracy: float) -> None:
     print(f"  training mnist: epoch {epoch}/{epochs}, held-out accuracy {accuracy:.1%}", file=sys.stderr)
 
 
-def _emit_json(data: Any) -> None:
+def emit_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2)
     sys.stdout.write("\n")
 
@@ -72,7 +77,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
     if args.eps < 0:  # before loading any model: the most common misunderstanding deserves a fast answer
         raise InputError(f"eps must be ≥ 0; got {args.eps:g}. To move towards a label (the 'negative epsilon' "
                          "trick), give a positive eps and --target LABEL")
-    model = _load_model(args)
+    model = load_model_from_args(args)
     validate(model, settings)
     console = Console(stderr=True)
     with Progress(console=console, transient=True, disable=args.json) as progress:
@@ -80,7 +85,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
         records = attack_images(model, args.images, args.out, settings,
                                 on_image=lambda _: progress.advance(task))
     if args.json:
-        _emit_json({"model": model.name, "out": str(args.out), "results": [r.to_dict() for r in records]})
+        emit_json({"model": model.name, "out": str(args.out), "results": [r.to_dict() for r in records]})
         return 0
     table = Table(title=f"{model.name}: {args.method}, ε = {args.eps * 255:.3g}/255"
                   + (f", target {records[0].target}" if records and records[0].target else ""))
@@ -110,7 +115,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
         if args.retrain != "mnist":
             raise InputError(f"only the built-in mnist model is trained here; got {args.retrain!r}")
-        load_model("mnist", retrain=True, progress=_training_progress)
+        load_model("mnist", retrain=True, progress=training_progress)
     cached = mnist_weights_path(MnistRecipe())
     rows = [{"name": name, "what": what, "expects": expects,
              "cached": str(cached) if name == "mnist" and cached.exists() else None}
@@ -121,7 +126,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             "cached": None}
     rows.append(user)
     if args.json:
-        _emit_json(rows)
+        emit_json(rows)
         return 0
     for row in rows:
         print(f"{row['name']}\n    {row['what']}\n    expects: {row['expects']}")
@@ -135,7 +140,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     index = run_demo(args.out, progress=lambda text: print(text, file=sys.stderr))
     if args.json:
-        _emit_json({"index": str(index)})
+        emit_json({"index": str(index)})
     else:
         print(f"demo written: open {index}")
     return 0
@@ -159,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "'original + perturbation = adversarial', reload the saved file and re-classify it.",
         epilog=EPILOG_ATTACK, formatter_class=argparse.RawDescriptionHelpFormatter)
     attack.add_argument("images", nargs="+", metavar="IMAGE", help="input image files (never modified)")
-    _model_options(attack)
+    add_model_options(attack)
     attack.add_argument("--eps", type=parse_eps, default=8 / 255,
                         help="L∞ budget in pixels, 8/255 or 0.03 (L2 radius for fgm) (default: 8/255)")
     attack.add_argument("--target", help="move towards this label (name or number) instead of away from the "
@@ -184,6 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
                           formatter_class=argparse.RawDescriptionHelpFormatter)
     demo.add_argument("--out", "-o", type=Path, default=Path("camo-demo"), help="output folder (default: camo-demo)")
     demo.set_defaults(func=cmd_demo)
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub, common)
     return parser
 
 
