@@ -78,11 +78,16 @@ def open_image(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) ->
         raise ImageError(f"{path}: refused as a possible decompression bomb ({err})") from None
     except (OSError, SyntaxError, ValueError) as err:
         raise ImageError(f"{path}: the image is corrupt or truncated ({err})") from None
+    return _upright(img, path.name)
+
+
+def _upright(img: Image.Image, name: str) -> Image.Image:
+    """Apply the EXIF orientation (cameras store portrait shots sideways plus a tag), with a note when it turns."""
     orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
     if orientation in (1, None):
         return img
     upright = ImageOps.exif_transpose(img)
-    log.info("%s: turned upright according to its EXIF orientation (%s)", path.name, orientation)
+    log.info("%s: turned upright according to its EXIF orientation (%s)", name, orientation)
     return upright
 
 
@@ -194,7 +199,7 @@ def to_rgb_uint8(source: ImageSource, *, max_pixels: int = MAX_PIXELS) -> np.nda
             raise ImageError(f"image arrays must be (H, W), (H, W, 3) or (H, W, 4); got shape {source.shape}")
         return np.ascontiguousarray(source[..., :3])
     if isinstance(source, Image.Image):
-        img, name = source, "image"
+        img, name = _upright(source, "image"), "image"
     else:
         img, name = open_image(source, max_pixels=max_pixels), Path(source).name
     arr = _to_mode(img, 3, name)

@@ -58,14 +58,14 @@ class DlibPhoto:
 @pytest.fixture(scope="session")
 def dlib_photos(dlib_module: Any, faces_dir: Path) -> list[DlibPhoto]:
     """dlib's whole pipeline (detector, 5 landmarks, compute_face_descriptor) on every shared photo, once."""
-    from camo.face._image import _to_rgb_uint8
     from camo.face.align import _shape_predictor, detect_faces
     from camo.face.recognizer import _dlib_encoder
+    from camo.images import to_rgb_uint8
 
     predictor, encoder = _shape_predictor(), _dlib_encoder()
     photos = []
     for path in photo_paths():
-        pixels = _to_rgb_uint8(path)
+        pixels = to_rgb_uint8(path)
         shapes = [predictor(pixels, dlib_module.rectangle(*box)) for box in detect_faces(pixels)]
         descriptors = [np.array(encoder.compute_face_descriptor(pixels, s)) for s in shapes]
         photos.append(DlibPhoto(path, pixels, shapes, descriptors))

@@ -13,12 +13,12 @@ from camo.errors import InputError
 
 
 def _photo(faces_dir: Path, name: str) -> np.ndarray:
-    from camo.face._image import _to_rgb_uint8
+    from camo.images import to_rgb_uint8
 
     hits = sorted((faces_dir).rglob(name))
     if not hits:
         pytest.skip(f"{name} is not in {faces_dir}")
-    return _to_rgb_uint8(hits[0])
+    return to_rgb_uint8(hits[0])
 
 
 def _tensor(pixels: np.ndarray) -> torch.Tensor:

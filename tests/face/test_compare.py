@@ -48,10 +48,10 @@ def test_to_dict_is_json(comparison: Any) -> None:
 
 def test_draw_faces_outlines_without_touching_input(comparison: Any) -> None:
     from camo.face import draw_faces
-    from camo.face._image import _to_rgb_uint8
+    from camo.images import to_rgb_uint8
 
     path = comparison.photos[3]
-    original = _to_rgb_uint8(path)
+    original = to_rgb_uint8(path)
     before = original.copy()
     drawn = np.asarray(draw_faces(original, comparison.faces[3], ["a", "b"]))
     np.testing.assert_array_equal(original, before)

@@ -255,8 +255,9 @@ def chip_crop_box(geometry: ChipGeometry, image_size: tuple[int, int]) -> tuple[
     height, width = image_size
     step = 2**geometry.levels
     corners = geometry.corners()
-    # Pyramid levels shift samples by up to (2**levels) px and each level's 5-tap filter reaches 2 of its pixels.
-    margin = 2 + 3 * step
+    # Reach beyond the chip's corners, in image px: each level's 5-tap filter 2·(2**levels − 1) in all, the bilinear
+    # neighbour one pyramid pixel (2**levels), dlib's sampling offset 0.5·(2**levels − 1); rounded up.
+    margin = 2 + 4 * step
     left = math.floor(corners[:, 0].min()) - margin
     top = math.floor(corners[:, 1].min()) - margin
     right = math.ceil(corners[:, 0].max()) + margin + 1

@@ -11,8 +11,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from camo.errors import InputError
-from camo.face._image import ImageLike, _to_rgb_uint8
 from camo.face.recognizer import DEFAULT_TOLERANCE, Face, Recognizer
+from camo.images import ImageSource, to_rgb_uint8
 
 __all__ = ["FaceComparison", "compare_photos", "draw_faces"]
 
@@ -112,7 +112,7 @@ def compare_photos(
     )
 
 
-def draw_faces(image: ImageLike, faces: Sequence[Face], labels: Sequence[str] | None = None) -> Image.Image:
+def draw_faces(image: ImageSource, faces: Sequence[Face], labels: Sequence[str] | None = None) -> Image.Image:
     """Returns a copy of the image with each face boxed, its landmarks dotted and its label written above it.
 
     Args:
@@ -130,7 +130,7 @@ def draw_faces(image: ImageLike, faces: Sequence[Face], labels: Sequence[str] | 
         labels = [str(k + 1) for k in range(len(faces))]
     if len(labels) != len(faces):
         raise InputError(f"got {len(labels)} labels for {len(faces)} faces")
-    canvas = Image.fromarray(_to_rgb_uint8(image).copy())
+    canvas = Image.fromarray(to_rgb_uint8(image).copy())
     draw = ImageDraw.Draw(canvas)
     # Lines stay visible on big photos without swamping small ones.
     width = max(2, round(max(canvas.size) / 400))

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 
 from camo.errors import InputError
-from camo.face._image import ImageLike, _to_rgb_uint8
 from camo.face.align import (
     Box,
     ChipGeometry,
@@ -30,6 +29,7 @@ from camo.face.align import (
     warp_to_chip,
 )
 from camo.face.network import DlibFaceNet, dlib_model_path, load_dlib_recognizer
+from camo.images import ImageSource, to_rgb_uint8
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class Recognizer:
             self._network = load_dlib_recognizer()
         return self._network
 
-    def locate(self, image: ImageLike) -> list[tuple[Box, np.ndarray, ChipGeometry]]:
+    def locate(self, image: ImageSource) -> list[tuple[Box, np.ndarray, ChipGeometry]]:
         """Detects faces and aligns them, without encoding: (box, landmarks, geometry) per face, largest first.
 
         Args:
@@ -117,14 +117,14 @@ class Recognizer:
             ImageError, InputError: the image cannot be read.
             ModelError: dlib or its model files are missing.
         """
-        pixels = _to_rgb_uint8(image)
+        pixels = to_rgb_uint8(image)
         located = []
         for box in detect_faces(pixels, upsample=self.upsample):
             landmarks = face_landmarks(pixels, box)
             located.append((box, landmarks, chip_geometry(box, landmarks)))
         return located
 
-    def faces(self, image: ImageLike) -> list[Face]:
+    def faces(self, image: ImageSource) -> list[Face]:
         """Finds, aligns and encodes every face (see :func:`~camo.face.align.detect_faces` on false positives).
 
         Args:
@@ -137,7 +137,7 @@ class Recognizer:
             ImageError, InputError: the image cannot be read.
             ModelError: dlib or its model files are missing.
         """
-        pixels = _to_rgb_uint8(image)
+        pixels = to_rgb_uint8(image)
         located = self.locate(pixels)
         if not located:
             return []
@@ -175,7 +175,7 @@ class Recognizer:
         descriptors: torch.Tensor = self.network(warp_to_chip(x, geometry))
         return descriptors
 
-    def dlib_descriptors(self, image: ImageLike) -> list[np.ndarray]:
+    def dlib_descriptors(self, image: ImageSource) -> list[np.ndarray]:
         """dlib's own pipeline, end to end: detector, 5 landmarks, ``compute_face_descriptor(image, shape)``.
 
         For verification (for instance of a saved, cloaked file); faces come in the same order as :meth:`faces`.
@@ -190,7 +190,7 @@ class Recognizer:
             ImageError, InputError: the image cannot be read.
             ModelError: dlib or its model files are missing.
         """
-        pixels = _to_rgb_uint8(image)
+        pixels = to_rgb_uint8(image)
         dlib = _dlib()
         encoder, predictor = _dlib_encoder(), _shape_predictor()
         result = []
