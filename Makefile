@@ -28,7 +28,16 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-bench: $(STAMP)
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP)
+	# the peers we compare against, CUDA-free (see bench/RESULTS.md)
+	$(PIP) install adversarial-robustness-toolbox==1.20.1 packaging foolbox==3.3.4 GitPython
+	$(PIP) install --no-deps torchattacks==3.5.1 cleverhans==4.0.0
+	@if $(BIN)/pip list 2>/dev/null | grep -qi '^nvidia-'; then echo "error: CUDA packages were pulled in" >&2; exit 1; fi
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.run
 
 clean:

@@ -21,7 +21,10 @@ log = logging.getLogger("camo")
 
 #: Modules that add their own subcommand: each has ``register(sub, common)`` where ``sub`` is the subparsers action
 #: and ``common`` the parent parser holding --json and --quiet; the command's ``func(args) -> int`` raises CamoError.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = [
+    "camo.commands.sweep", "camo.commands.best_eps", "camo.commands.grid", "camo.commands.evaluate",
+    "camo.commands.report", "camo.commands.faces",
+]
 
 EPILOG_ATTACK = """examples:
   camo attack digit.png --model mnist --out adv/

@@ -66,7 +66,8 @@ def check_inputs(model: Model, x: torch.Tensor, eps: float, *, norm: Norm = "lin
         raise InputError(f"x must be a floating-point tensor; got {x.dtype}. Convert uint8 images with x / 255")
     lo, hi = model_bounds(model)
     if x.numel():
-        x_min, x_max = float(x.min()), float(x.max())
+        lo_t, hi_t = torch.aminmax(x)  # one pass over the batch, not two
+        x_min, x_max = float(lo_t), float(hi_t)
         if math.isnan(x_min) or math.isnan(x_max):
             raise InputError("x contains NaN")
         slack = 1e-6 * (hi - lo)
@@ -122,17 +123,20 @@ def frozen(model: Model) -> Iterator[None]:
     if not isinstance(model, nn.Module):
         yield
         return
+    # Touch only what needs changing: walking a large network's modules costs about a millisecond.
     was_training = model.training
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    model.eval()
-    for p, _ in flags:
+    thawed = [p for p in model.parameters() if p.requires_grad]
+    if was_training:
+        model.eval()
+    for p in thawed:
         p.requires_grad_(False)
     try:
         yield
     finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
-        model.train(was_training)
+        for p in thawed:
+            p.requires_grad_(True)
+        if was_training:
+            model.train(True)
 
 
 def input_gradient(model: Model, x: torch.Tensor, y: torch.Tensor, loss: Loss) -> torch.Tensor:

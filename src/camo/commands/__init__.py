@@ -1,0 +1,95 @@
+"""CLI commands that live in their own module: each has ``register(sub, common)`` (see ``camo.cli``).
+
+This package also holds what those commands share: ε lists and ranges, image loading for a model, progress bars
+and writing result files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+from camo.cli import parse_eps
+
+
+class Result(Protocol):
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+def parse_eps_list(text: str) -> tuple[float, ...]:
+    """ε values as ``start:stop:step`` (stop included when on the grid) or a comma-separated list; each part a
+    number or a fraction (``-25/255:25/255:1/255``, ``0:0.3:0.05``, ``2/255,4/255,8/255``)."""
+    from camo.analysis.sweep import eps_range
+    from camo.errors import InputError
+
+    try:
+        if ":" in text:
+            parts = text.split(":")
+            if len(parts) != 3:
+                raise argparse.ArgumentTypeError(f"expected START:STOP:STEP like -25/255:25/255:1/255, got {text!r}")
+            start, stop, step = (parse_eps(p) for p in parts)
+            return eps_range(start, stop, step)
+        values = tuple(parse_eps(p) for p in text.split(",") if p.strip())
+    except InputError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"no ε values in {text!r}")
+    return values
+
+
+def load_image_for(model: Any, path: str | os.PathLike[str]) -> Any:
+    """One image file as a (1, C, H, W) tensor the way the model takes it (its channels and input size)."""
+    from camo import images
+
+    return images.load(path, channels=model.channels, size=model.input_size)
+
+
+def write_text(text: str, path: Path) -> Path:
+    from camo.images import write_bytes_atomic
+
+    return write_bytes_atomic(text.encode("utf-8"), path)
+
+
+def write_json(result: Result, path: Path) -> Path:
+    """A result's ``to_dict()`` as JSON: what ``camo report`` reads back."""
+    return write_text(json.dumps(result.to_dict(), indent=2) + "\n", path)
+
+
+def add_report_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--report", type=Path, metavar="FILE.html",
+                        help="also write a self-contained HTML report (figures embedded) to this file")
+
+
+@contextmanager
+def progress_bar(description: str, *, disable: bool) -> Iterator[Any]:
+    """A rich progress bar on stderr; yields ``update(done, total)``."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True, disable=disable) as progress:
+        task = progress.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update
+
+
+def console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
