@@ -50,9 +50,9 @@ def main() -> int:
     import dlib
 
     from camo.face import Recognizer, load_dlib_recognizer
-    from camo.face._image import _to_rgb_uint8
     from camo.face.align import _shape_predictor
     from camo.face.recognizer import _dlib_encoder
+    from camo.images import to_rgb_uint8
 
     if not PHOTOS.is_dir():
         print(f"shared photos not found at {PHOTOS}", file=sys.stderr)
@@ -67,7 +67,7 @@ def main() -> int:
     encoder, predictor, detector = _dlib_encoder(), _shape_predictor(), dlib.get_frontal_face_detector()
 
     rows: list[tuple[str, str, float]] = []
-    obama = _to_rgb_uint8(PHOTOS / "obama.jpg")
+    obama = to_rgb_uint8(PHOTOS / "obama.jpg")
     shape = predictor(obama, detector(obama, 1)[0])
     chip = dlib.get_face_chip(obama, shape, 150, 0.25)
     x1 = torch.from_numpy(chip.copy()).permute(2, 0, 1)[None].float() / 255.0
@@ -108,7 +108,7 @@ def main() -> int:
             rows.append(("chip", f"{what} {tag}", ms / 8 if "batch of 8" in what else ms))
 
         for name in NAMES:
-            pixels = _to_rgb_uint8(PHOTOS / name)
+            pixels = to_rgb_uint8(PHOTOS / name)
             size = f"{pixels.shape[1]}×{pixels.shape[0]}"
             faces = len(recognizer.faces(pixels))
             label = f"{name} ({size}, {faces} face{'s' if faces != 1 else ''})"
