@@ -78,12 +78,57 @@ def run_demo(out_dir: str | Path, *, progress: Progress = lambda _: None) -> Pat
                          AttackSettings(method="pgd", eps=4 / 255, target="hen"), progress,
                          "ImageNet, targeted towards 'hen', PGD-10, ε = 4/255",
                          "The seed project's chicken, for any photo."))
+    faces = _face_side(out / "faces", progress)
     index = out / "index.html"
-    images.write_bytes_atomic(gallery_html(sections, out).encode(), index)
+    images.write_bytes_atomic(gallery_html(sections, out, faces=faces).encode(), index)
     return index
 
 
-def gallery_html(sections: Sequence[Section], root: Path) -> str:
+def _face_inputs(folder: Path) -> list[Path]:
+    """Two public-domain portraits bundled with installed packages: skimage's astronaut, matplotlib's Grace Hopper."""
+    import matplotlib.cbook
+    from skimage import data
+
+    hopper = images.to_rgb_uint8(str(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)))
+    return [images.save(data.astronaut(), folder / "astronaut.png"), images.save(hopper, folder / "grace_hopper.png")]
+
+
+def _face_side(out: Path, progress: Progress) -> list[FaceRecord]:
+    """Cloak the bundled faces (default preset), verify each saved file with dlib, write triptych strips."""
+    from camo.errors import ModelError
+    from camo.face.cloak import cloak_photo
+    from camo.face.cloak_report import triptych, write_report
+
+    progress("cloaking the bundled faces (dlib) ...")
+    try:
+        records = [cloak_photo(path, out / f"{path.stem}.cloaked.png")
+                   for path in _face_inputs(out / "inputs")]
+    except ModelError as err:
+        progress(f"  face side skipped: {err}")
+        return []
+    write_report(records, out / "report.html")
+    faces = []
+    for record in records:
+        if record.result is None:
+            continue
+        strip = images.save(triptych(record.result), out / f"{record.source.stem}.triptych.png")
+        faces.append(FaceRecord(record.source.name, record.verdict(), strip,
+                                record.verification.ssim if record.verification else 1.0))
+    progress(f"  {sum(r.protected for r in records)}/{len(records)} saved files no longer matched by dlib")
+    return faces
+
+
+@dataclass(frozen=True)
+class FaceRecord:
+    """One cloaked bundled face for the gallery."""
+
+    name: str
+    verdict: str
+    figure: Path
+    ssim: float
+
+
+def gallery_html(sections: Sequence[Section], root: Path, *, faces: Sequence[FaceRecord] = ()) -> str:
     """A self-contained page (figures linked relatively) with one table and the figures per section."""
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>camo demo</title>",
@@ -108,5 +153,17 @@ def gallery_html(sections: Sequence[Section], root: Path) -> str:
         for r in section.records:
             rel = Path(r.figure).resolve().relative_to(root.resolve())
             parts.append(f"<img src='{html.escape(rel.as_posix())}' alt='{html.escape(Path(r.source).name)}'>")
+    if faces:
+        parts.append("<h2>Face cloaking (dodge, default preset), verified by dlib on the saved files</h2>"
+                     "<p>original / perturbation (amplified, scale in the <a href='faces/report.html'>report</a>) "
+                     "/ cloaked. Protects against dlib / face_recognition matching; not tested against other "
+                     "recognizers.</p><table><tr><th>photo</th><th>dlib's verdict</th><th>SSIM</th></tr>")
+        for face in faces:
+            parts.append(f"<tr><td>{html.escape(face.name)}</td><td>{html.escape(face.verdict)}</td>"
+                         f"<td>{face.ssim:.4f}</td></tr>")
+        parts.append("</table>")
+        for face in faces:
+            rel = Path(face.figure).resolve().relative_to(root.resolve())
+            parts.append(f"<img src='{html.escape(rel.as_posix())}' alt='{html.escape(face.name)}'>")
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -1,0 +1,211 @@
+"""Cloak benchmark on ../shared/data/faces: protection (PNG and JPEG q85), look (PSNR/SSIM), time, memory, and the
+1-nearest-neighbour enrolment experiment (decoy and dodge).
+
+Run from the repository root::
+
+    PYTHONPATH=src:. python bench/cloak_bench.py protection --presets low mid high --out /tmp/cloak-bench
+    PYTHONPATH=src:. python bench/cloak_bench.py knn --out /tmp/cloak-bench
+    PYTHONPATH=src:. python bench/cloak_bench.py big --out /tmp/cloak-bench      # a 24 MP photo
+
+"Protected" for a cloaked photo: no face dlib finds in the saved (or JPEG re-encoded) file lies within 0.6 of any
+clean photo of the same person, where "the same person" means every clean face of the set within 0.6 of the
+original face (dlib's own notion of identity; it includes the original photo itself).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from camo.face.cloak import PRESETS, builtin_decoy, cloak, cloak_photo
+from camo.face.recognizer import Recognizer
+from camo.images import to_rgb_uint8
+
+FACES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "faces"
+SETS = ("face_recognition_examples", "openface_examples", "facenet_pytorch_test_images")
+SUFFIXES = {".jpg", ".jpeg", ".png"}
+TOLERANCE = 0.6
+
+
+def photos() -> list[Path]:
+    return sorted(p for name in SETS for p in (FACES / name).rglob("*") if p.suffix.lower() in SUFFIXES)
+
+
+def jpeg(pixels: np.ndarray, quality: int) -> np.ndarray:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)
+    buffer.seek(0)
+    with Image.open(buffer) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+def clean_gallery(recognizer: Recognizer, paths: list[Path]) -> dict[Path, list[np.ndarray]]:
+    return {p: recognizer.dlib_descriptors(p) for p in paths}
+
+
+def protection(args: argparse.Namespace) -> dict[str, Any]:
+    recognizer = Recognizer()
+    paths = photos()
+    gallery = clean_gallery(recognizer, paths)
+    everyone = [d for ds in gallery.values() for d in ds]
+    results: dict[str, Any] = {}
+    for preset in args.presets:
+        rows = []
+        for path in paths:
+            if not gallery[path]:
+                continue
+            with tempfile.TemporaryDirectory() as tmp:
+                record = cloak_photo(path, Path(tmp) / "out.png", recognizer=recognizer, config=PRESETS[preset])
+                saved = to_rgb_uint8(Path(tmp) / "out.png")
+            if record.result is None or record.verification is None:
+                continue
+            faces_png = recognizer.dlib_descriptors(saved)
+            faces_jpg = recognizer.dlib_descriptors(jpeg(saved, 85))
+            for face in record.result.faces:
+                same = [g for g in everyone if np.linalg.norm(g - face.descriptor) <= TOLERANCE]
+                png = min((float(np.linalg.norm(f - g)) for f in faces_png for g in same), default=None)
+                jpg = min((float(np.linalg.norm(f - g)) for f in faces_jpg for g in same), default=None)
+                rows.append({"photo": str(path.relative_to(FACES)), "megapixels": saved.size / 3e6,
+                             "faces_in_photo": len(record.result.faces), "same_person_photos": len(same),
+                             "png_min_distance": png, "jpeg85_min_distance": jpg,
+                             "psnr": record.verification.psnr, "ssim": record.verification.ssim,
+                             "face_psnr": record.verification.face_psnr, "face_ssim": record.verification.face_ssim,
+                             "cloak_seconds": record.result.seconds, "total_seconds": record.seconds})
+            print(preset, rows[-1]["photo"], f"png {rows[-1]['png_min_distance']} jpg {rows[-1]['jpeg85_min_distance']}"
+                  f" {record.seconds:.2f}s", file=sys.stderr, flush=True)
+        results[preset] = rows
+    return results
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    def ok(value: float | None) -> bool:
+        return value is None or value > TOLERANCE
+
+    photos_seen: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        photos_seen.setdefault(r["photo"], r)
+    single = [r for r in photos_seen.values() if r["faces_in_photo"] == 1 and r["megapixels"] <= 2.0]
+    return {
+        "faces": len(rows),
+        "png_protected": sum(ok(r["png_min_distance"]) for r in rows),
+        "jpeg85_protected": sum(ok(r["jpeg85_min_distance"]) for r in rows),
+        "median_psnr": statistics.median(r["psnr"] for r in photos_seen.values()),
+        "median_ssim": statistics.median(r["ssim"] for r in photos_seen.values()),
+        "median_face_psnr": statistics.median(r["face_psnr"] for r in photos_seen.values()),
+        "median_face_ssim": statistics.median(r["face_ssim"] for r in photos_seen.values()),
+        "median_cloak_s_single_face_le_2mp": statistics.median(r["cloak_seconds"] for r in single) if single else None,
+        "median_total_s_single_face_le_2mp": statistics.median(r["total_seconds"] for r in single) if single else None,
+        "single_face_photos_le_2mp": len(single),
+    }
+
+
+KNN = FACES / "face_recognition_examples" / "examples" / "knn_examples"
+
+
+def knn(args: argparse.Namespace) -> dict[str, Any]:
+    """Fawkes' threat model: a 1-NN recognizer enrolled with a person's cloaked photos (others clean)."""
+    recognizer = Recognizer()
+    train = {person.name: sorted(p for p in person.iterdir() if p.suffix.lower() in SUFFIXES)
+             for person in sorted((KNN / "train").iterdir()) if person.is_dir()}
+    clean_train = {name: [recognizer.dlib_descriptors(p)[0] for p in files] for name, files in train.items()}
+    # Queries: every clean face of the whole set (test folder and the other photos) that a clean 1-NN gallery
+    # identifies as one of the enrolled people within 0.6, except the training photos themselves.
+    train_files = {p for files in train.values() for p in files}
+    queries: list[tuple[str, np.ndarray]] = []
+    for path in photos():
+        if path in train_files or "aligned" in str(path):
+            continue
+        for d in recognizer.dlib_descriptors(path):
+            name, dist = min(((n, float(np.linalg.norm(d - g))) for n, gs in clean_train.items() for g in gs),
+                             key=lambda t: t[1])
+            if dist <= TOLERANCE:
+                queries.append((name, d))
+    out: dict[str, Any] = {"queries": {n: sum(q == n for q, _ in queries) for n in train}}
+    for mode in ("decoy", "dodge"):
+        config = replace(PRESETS[args.preset], mode=mode)
+        if mode == "decoy":
+            config = replace(config, decoy=tuple(float(v) for v in builtin_decoy()[1]))
+        per_person = {}
+        for name, files in train.items():
+            cloaked = []
+            for path in files:
+                result = cloak(path, recognizer=recognizer, config=config, verify_result=False)
+                faces = recognizer.dlib_descriptors(result.pixels)
+                if not faces:
+                    continue
+                # The cloaked file's face nearest to where the person was (largest face otherwise).
+                cloaked.append(faces[0])
+            gallery = [(n, g) for n, gs in clean_train.items() if n != name for g in gs]
+            gallery += [(name, g) for g in cloaked]
+            own = [d for q, d in queries if q == name]
+            identified = sum(min(gallery, key=lambda item: float(np.linalg.norm(item[1] - d)))[0] == name
+                             for d in own)
+            per_person[name] = {"queries": len(own), "identified_as_them": identified,
+                                "cloaked_enrolled": len(cloaked)}
+            print(mode, name, per_person[name], file=sys.stderr, flush=True)
+        total = sum(v["queries"] for v in per_person.values())
+        missed = sum(v["queries"] - v["identified_as_them"] for v in per_person.values())
+        out[mode] = {"per_person": per_person, "queries": total, "not_identified": missed,
+                     "rate": missed / total if total else None}
+    return out
+
+
+def big(args: argparse.Namespace) -> dict[str, Any]:
+    """A 24 MP photo (obama-1080p upscaled 3.4× to 6532×3674 px): time and peak memory."""
+    source = to_rgb_uint8(FACES / "face_recognition_examples" / "examples" / "obama-1080p.jpg")
+    pixels = np.asarray(Image.fromarray(source).resize((6532, 3674), Image.Resampling.BICUBIC))
+    recognizer = Recognizer(upsample=0)  # the face is huge; upsampling 24 MP four-fold only costs time
+    start = time.perf_counter()
+    result = cloak(pixels, recognizer=recognizer, config=PRESETS[args.preset])
+    seconds = time.perf_counter() - start
+    assert result.verification is not None
+    return {"size": [pixels.shape[1], pixels.shape[0]], "megapixels": pixels.size / 3e6, "seconds": seconds,
+            "cloak_seconds": result.seconds, "verdict": result.verification.verdict(),
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("what", choices=["protection", "knn", "big"])
+    parser.add_argument("--presets", nargs="+", default=["low", "mid", "high"])
+    parser.add_argument("--preset", default="mid")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=Path("/tmp/cloak-bench"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()
+    data: dict[str, Any] = {"what": args.what, "threads": args.threads, "machine": platform.machine(),
+                            "cpus": os.cpu_count(), "load_before": load_before}
+    if args.what == "protection":
+        rows = protection(args)
+        data["rows"] = rows
+        data["summary"] = {preset: summarise(r) for preset, r in rows.items()}
+    elif args.what == "knn":
+        data["knn"] = knn(args)
+    else:
+        data["big"] = big(args)
+    data["load_after"] = os.getloadavg()
+    data["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    name = args.out / f"{args.what}-{'-'.join(args.presets) if args.what == 'protection' else args.preset}.json"
+    name.write_text(json.dumps(data, indent=2, default=float))
+    print(json.dumps({k: v for k, v in data.items() if k != "rows"}, indent=2, default=float))
+
+
+if __name__ == "__main__":
+    main()

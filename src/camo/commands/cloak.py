@@ -1,0 +1,204 @@
+"""``camo cloak``: protect face photos from face recognition, and check each saved file with dlib itself."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from camo.cli import emit_json, parse_eps
+from camo.commands import console, progress_bar
+
+EPILOG = """examples:
+  camo cloak me.jpg --out cloaked/
+  camo cloak holidays/ --out cloaked/ --preset high --ensure --report cloaked/report.html
+  camo cloak me*.jpg --out cloaked/ --mode decoy --decoy someone_else.jpg --json
+
+Every face in every photo is cloaked (directories are searched recursively and mirrored under --out; each output
+keeps its input's stem). Each saved file is read back and checked with dlib's own pipeline (detect, align, encode):
+a face is protected when its descriptor lies farther than 0.6 from the original's. Outputs are 8-bit with no
+metadata (no EXIF, GPS, camera); inputs are never modified. Photos without a face are reported and not written
+unless --copy-unprotected. Exit status 3 when some photo is still matched.
+
+What this protects against: being matched by dlib / face_recognition against galleries of your clean photos
+(dodge), and a dlib-based recognizer trained on your cloaked photos (decoy). Not tested against other recognizers.
+"""
+
+SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".pgm", ".ppm"}
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser(
+        "cloak", parents=[common], help="cloak face photos against face recognition, verified on the saved file",
+        description="Perturb every face (iterative FGSM through dlib's recognizer, robust to 8-bit rounding, JPEG "
+                    "and resizing) so that dlib's recognizer no longer matches it, then verify each saved file.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="PHOTO|DIR", help="photos or folders (never modified)")
+    parser.add_argument("--out", "-o", type=Path, required=True, help="output folder")
+    parser.add_argument("--preset", choices=["low", "mid", "high"], default="mid",
+                        help="strength: low 4/255 ×6 steps, mid 6/255 ×10, high 10/255 ×20 (default: mid)")
+    parser.add_argument("--eps", type=parse_eps, help="L∞ budget in pixels, e.g. 6/255 (overrides the preset)")
+    parser.add_argument("--steps", type=int, help="attack steps (1 = one-step FGSM; overrides the preset)")
+    parser.add_argument("--mode", choices=["dodge", "decoy"], default="dodge",
+                        help="dodge: away from your own face (default); decoy: towards another identity")
+    parser.add_argument("--decoy", type=Path, metavar="PHOTO",
+                        help="decoy mode: a photo of the identity to pull towards (default: a built-in face)")
+    parser.add_argument("--format", choices=["png", "jpeg"], default="png", help="output format (default: png)")
+    parser.add_argument("--quality", type=int, default=90, help="JPEG quality with --format jpeg (default: 90)")
+    parser.add_argument("--ensure", action="store_true",
+                        help="retry a photo that dlib still matches with the next stronger preset")
+    parser.add_argument("--jpeg-check", type=int, metavar="Q",
+                        help="also verify a JPEG re-encode of each saved file at quality Q (e.g. 85)")
+    parser.add_argument("--copy-unprotected", action="store_true",
+                        help="copy photos without a face to --out (metadata stripped) instead of skipping them")
+    parser.add_argument("--report", type=Path, metavar="FILE.html",
+                        help="write an HTML report: original / perturbation (amplified) / cloaked, with numbers")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (default: 1; on a shared 2-core machine more threads are far slower)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the attack's randomness (default: 0)")
+    parser.set_defaults(func=run)
+
+
+def collect(inputs: list[Path], out: Path, suffix: str) -> list[tuple[Path, Path]]:
+    """(input, output) pairs: files as given, folders searched recursively and mirrored under ``out``.
+
+    Raises:
+        InputError: a missing input, or two inputs that would write the same output.
+    """
+    from camo.errors import InputError
+
+    pairs: list[tuple[Path, Path]] = []
+    for item in inputs:
+        if item.is_dir():
+            for path in sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES):
+                pairs.append((path, (out / path.relative_to(item)).with_suffix(suffix)))
+        elif item.is_file():
+            pairs.append((item, out / f"{item.stem}{suffix}"))
+        else:
+            raise InputError(f"{item}: no such file or folder")
+    seen: dict[Path, Path] = {}
+    for source, target in pairs:
+        if target in seen:
+            raise InputError(f"{source} and {seen[target]} would both be written to {target}; rename one")
+        seen[target] = source
+    if not pairs:
+        raise InputError("no photos found in the inputs (looked for " + ", ".join(sorted(SUFFIXES)) + ")")
+    return pairs
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from dataclasses import replace
+
+    from camo.errors import NoFaceError
+    from camo.face.cloak import PRESETS, dlib_encode
+    from camo.face.recognizer import Recognizer
+
+    config = replace(PRESETS[args.preset], mode=args.mode, seed=args.seed)
+    if args.eps is not None:
+        config = replace(config, eps=args.eps)
+    if args.steps is not None:
+        config = replace(config, steps=args.steps)
+    if args.decoy is not None:
+        if args.mode != "decoy":
+            from camo.errors import InputError
+
+            raise InputError("--decoy is for --mode decoy")
+        from camo.images import to_rgb_uint8
+
+        pixels = to_rgb_uint8(args.decoy)
+        located = Recognizer().locate(pixels)
+        if not located:
+            raise NoFaceError(f"{args.decoy}: no face found in the decoy photo")
+        config = replace(config, decoy=tuple(float(v) for v in dlib_encode(pixels, [located[0][0]])[0]))
+    elif args.mode == "decoy":
+        from camo.face.cloak import builtin_decoy
+
+        # One decoy for the whole run, so every photo of a person is pulled towards the same identity.
+        name, descriptor = builtin_decoy()
+        config = replace(config, decoy=tuple(float(v) for v in descriptor))
+        console().print(f"decoy: the built-in face '{name}'")
+    return config
+
+
+def _short(verification: Any) -> str:
+    """'protected 0.81' / 'NOT protected 0.52' / 'protected (no face found)'."""
+    distance = verification.min_distance
+    word = "protected" if verification.protected else "NOT protected"
+    return f"{word} (no face found)" if distance is None else f"{word} {distance:.2f}"
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from rich.table import Table
+
+    from camo.errors import InputError
+    from camo.face.cloak import CloakedPhoto, cloak_photo
+    from camo.face.recognizer import Recognizer
+    from camo.images import save, to_rgb_uint8, write_bytes_atomic
+
+    if args.threads < 1:
+        raise InputError(f"--threads must be >= 1; got {args.threads}")
+    torch.set_num_threads(args.threads)
+    suffix = ".png" if args.format == "png" else ".jpg"
+    pairs = collect(args.inputs, args.out, suffix)
+    config = _config(args)
+    protect = [source for source, _ in pairs]
+    recognizer = Recognizer()
+    records: list[CloakedPhoto] = []
+    screen = console()
+    with progress_bar("cloaking", disable=args.json or args.quiet) as update:
+        for done, (source, target) in enumerate(pairs):
+            update(done, len(pairs))
+            record = cloak_photo(source, target, recognizer=recognizer, config=config, ensure=args.ensure,
+                                 quality=args.quality, jpeg_check=args.jpeg_check, protect=protect)
+            if record.status == "no face":
+                if args.copy_unprotected:
+                    save(to_rgb_uint8(source), target, quality=args.quality, protect=protect)
+                    record = CloakedPhoto(source=source, output=target, status="no face", preset=record.preset,
+                                          attempts=record.attempts, seconds=record.seconds,
+                                          notes=("copied without a cloak (--copy-unprotected)",))
+                else:
+                    screen.print(f"{source}: no face found; nothing written (use --copy-unprotected to copy it)")
+            records.append(record)
+            update(done + 1, len(pairs))
+    if args.report is not None:
+        from camo.face.cloak_report import write_report
+
+        write_report(records, args.report)
+    summary = {"out": str(args.out), "config": config.to_dict(), "photos": [r.to_dict() for r in records],
+               "protected": sum(r.protected for r in records),
+               "cloaked": sum(r.verification is not None for r in records)}
+    write_bytes_atomic(json.dumps(summary, indent=2).encode() + b"\n", args.out / "cloak.json")
+    failed = [r for r in records if r.verification is not None and not r.protected]
+    if args.json:
+        emit_json(summary)
+    else:
+        table = Table(title=f"cloak ({args.mode}, ε = {config.eps * 255:.3g}/255, {config.steps} steps): "
+                            "dlib's verdict on each saved file (distance to the original face; > 0.6 = no match)")
+        columns = ["photo", "faces", "verdict", *([f"after JPEG q{args.jpeg_check}"] if args.jpeg_check else []),
+                   "PSNR dB", "SSIM", "time s"]
+        for column in columns:
+            table.add_column(column)
+        for r in records:
+            v = r.verification
+            faces = "-" if r.result is None else str(len(r.result.faces))
+            verdict = _short(v) if v is not None else r.status
+            if r.attempts > 1:
+                verdict += f" ({r.preset} after {r.attempts} tries)"
+            cells = [_shown(r.source), faces, verdict]
+            if args.jpeg_check:
+                cells.append("-" if r.jpeg_verification is None else _short(r.jpeg_verification))
+            cells += ["-" if v is None or v.psnr is None else f"{v.psnr:.1f}", "-" if v is None else f"{v.ssim:.4f}",
+                      f"{r.seconds:.2f}"]
+            table.add_row(*cells)
+        screen.print(table)
+        screen.print(f"{summary['protected']}/{summary['cloaked']} cloaked photos protected; outputs in {args.out}/")
+    return 3 if failed else 0

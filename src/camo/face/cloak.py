@@ -1,0 +1,643 @@
+"""Cloaking face photos against face recognition, and checking the result with dlib's own pipeline.
+
+Every face is attacked with the shared iterative FGSM step of :mod:`camo.attacks.core` (the seed's one-step FGSM is
+``steps=1``), computed only on a crop around the face (:func:`~camo.face.align.chip_crop_box`) so that 24 MP photos
+cost what their faces cost. The model the step sees maps that crop to descriptors of a few randomly degraded copies
+(expectation over transformations, EOT — Athalye et al. 2018, "Synthesizing Robust Adversarial Examples"): a mild
+down-and-up resize and uniform noise of a few grey levels, which stand in for 8-bit rounding and JPEG re-compression,
+and a small random shift of the face chip, which stands in for the verifier's own re-detection and re-alignment.
+
+* ``dodge`` increases ‖d(x) − d(x₀)‖² (squared: the plain norm has no gradient at x₀, see FACTS.md; the EOT noise
+  also moves the first gradient off that point).
+* ``decoy`` is targeted: it decreases ‖d(x) − d_decoy‖² − ‖d(x) − d(x₀)‖², pulling the face towards another
+  identity while pushing it off its own, the threat model
+  of Fawkes (Shan et al. 2020): a recognizer *trained* on cloaked photos learns the wrong face.
+
+:func:`verify` then re-detects, re-aligns and re-encodes with dlib itself (not our twin) and reports, per face, the
+distance to the original face's descriptor, whether it still matches at the tolerance (0.6), and PSNR/SSIM.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from camo.attacks.core import Schedule, run
+from camo.errors import InputError, NoFaceError
+from camo.face.align import Box, ChipGeometry, _dlib, _shape_predictor, chip_crop_box, detect_faces
+from camo.face.recognizer import DEFAULT_TOLERANCE, Recognizer, _dlib_encoder
+from camo.images import ImageSource, save, to_rgb_uint8
+
+__all__ = [
+    "PRESETS",
+    "CloakConfig",
+    "CloakResult",
+    "CloakedFace",
+    "FaceVerdict",
+    "Verification",
+    "builtin_decoy",
+    "cloak",
+    "cloak_photo",
+    "dlib_encode",
+    "image_similarity",
+    "stronger",
+    "verify",
+]
+
+CloakMode = Literal["dodge", "decoy"]
+
+#: Called after each attack step with (step number from 1, steps); faces run one after the other.
+StepCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class CloakConfig:
+    """How hard to cloak. Budgets are in pixel units of an image in [0, 1] (``6/255`` = six grey levels).
+
+    Attributes:
+        eps: L∞ budget: no pixel moves by more than this.
+        steps: iterations of the shared FGSM step (1 = one-step FGSM of size ``eps``).
+        step_size: per-step move; None = ``eps`` for one step, else ``2.5 · eps / steps`` (the PGD convention).
+        mode: ``dodge`` (away from the person's own descriptor) or ``decoy`` (towards ``decoy``).
+        decoy: the 128-D descriptor to pull towards in decoy mode; None = :func:`builtin_decoy`.
+        samples: degraded copies per step (EOT); more is steadier and proportionally slower.
+        noise: amplitude of the uniform noise added to each copy (models 8-bit rounding and JPEG error).
+        resize: range of the random down-and-up resize factor of each copy (1 = none).
+        jitter: largest random shift of each copy's face chip, in chip pixels: the verifier re-detects the cloaked
+            face and its landmarks move a little, so the cloak must not depend on the exact alignment.
+        tolerance: the match threshold verification uses (dlib / face_recognition: 0.6).
+        seed: seed of the EOT randomness, so results are reproducible.
+    """
+
+    eps: float = 6 / 255
+    steps: int = 10
+    step_size: float | None = None
+    mode: CloakMode = "dodge"
+    decoy: tuple[float, ...] | None = None
+    samples: int = 2
+    noise: float = 3 / 255
+    resize: tuple[float, float] = (0.7, 1.0)
+    jitter: float = 1.5
+    tolerance: float = DEFAULT_TOLERANCE
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.eps) and 0 < self.eps <= 64 / 255):
+            raise InputError(f"eps must be in (0, 64/255]; got {self.eps:g} (give pixel units like 6/255)")
+        if self.steps < 1:
+            raise InputError(f"steps must be >= 1; got {self.steps}")
+        if self.step_size is not None and not self.step_size > 0:
+            raise InputError(f"step_size must be > 0; got {self.step_size}")
+        if self.mode not in ("dodge", "decoy"):
+            raise InputError(f"mode must be 'dodge' or 'decoy'; got {self.mode!r}")
+        if self.decoy is not None and len(self.decoy) != 128:
+            raise InputError(f"a decoy descriptor has 128 numbers; got {len(self.decoy)}")
+        if self.samples < 1 or self.noise < 0 or self.jitter < 0 or not 0 < self.resize[0] <= self.resize[1] <= 1:
+            raise InputError(f"need samples >= 1, noise >= 0, jitter >= 0, 0 < resize[0] <= resize[1] <= 1; got "
+                             f"samples={self.samples}, noise={self.noise:g}, jitter={self.jitter:g}, "
+                             f"resize={self.resize}")
+        if not self.tolerance > 0:
+            raise InputError(f"tolerance must be > 0; got {self.tolerance}")
+
+    @property
+    def effective_step_size(self) -> float:
+        if self.step_size is not None:
+            return self.step_size
+        return self.eps if self.steps == 1 else 2.5 * self.eps / self.steps
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["decoy"] = None if self.decoy is None else "descriptor"
+        data["eps_255"] = round(self.eps * 255, 3)
+        return data
+
+
+#: Presets, weakest to strongest; "mid" is the default. Measured in bench/CLOAK_RESULTS.md.
+PRESETS: dict[str, CloakConfig] = {
+    "low": CloakConfig(eps=4 / 255, steps=6),
+    "mid": CloakConfig(eps=6 / 255, steps=10),
+    "high": CloakConfig(eps=10 / 255, steps=20),
+}
+
+
+def stronger(config: CloakConfig) -> CloakConfig | None:
+    """The next preset stronger than ``config`` (same mode, decoy and seed), or None when there is none."""
+    for preset in PRESETS.values():
+        if preset.eps > config.eps or (preset.eps == config.eps and preset.steps > config.steps):
+            return replace(preset, mode=config.mode, decoy=config.decoy, seed=config.seed,
+                           tolerance=config.tolerance)
+    return None
+
+
+@dataclass(frozen=True, eq=False)
+class CloakedFace:
+    """One face as the cloak saw it.
+
+    Attributes:
+        box: dlib's detection box in the original photo.
+        descriptor: dlib's own descriptor of the original face (the identity to hide), shape (128,).
+        crop: (left, top, right, bottom) of the region that was changed (right/bottom exclusive).
+        twin_distance: our PyTorch twin's distance between the original and cloaked face (no degradation).
+    """
+
+    box: Box
+    descriptor: np.ndarray
+    crop: tuple[int, int, int, int]
+    twin_distance: float
+
+
+@dataclass(frozen=True)
+class FaceVerdict:
+    """dlib's verdict on one cloaked face: distance from the original face to the nearest face in the cloaked file.
+
+    ``distance`` is None when dlib finds no face at all in the cloaked file (then nothing can be matched).
+    """
+
+    box: Box
+    distance: float | None
+    protected: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"box": list(self.box), "distance": self.distance, "protected": self.protected}
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What dlib's own pipeline says about a cloaked image, and how much the image changed.
+
+    Attributes:
+        faces: one verdict per original face.
+        faces_found: faces dlib detects in the cloaked image.
+        tolerance: the match threshold used.
+        psnr, ssim: against the original, over the whole photo (dB; SSIM in [−1, 1]); psnr is None if identical.
+        face_psnr, face_ssim: the same over the changed region only (stricter: the background is untouched).
+    """
+
+    faces: tuple[FaceVerdict, ...]
+    faces_found: int
+    tolerance: float
+    psnr: float | None
+    ssim: float
+    face_psnr: float | None
+    face_ssim: float
+
+    @property
+    def protected(self) -> bool:
+        """True when no original face is matched any more."""
+        return bool(self.faces) and all(face.protected for face in self.faces)
+
+    @property
+    def min_distance(self) -> float | None:
+        """The smallest distance over the faces (None when dlib finds no face at all)."""
+        known = [f.distance for f in self.faces if f.distance is not None]
+        return min(known) if known else None
+
+    def verdict(self) -> str:
+        """One line for people: what the recognizer now says."""
+        if not self.faces:
+            return "no face"
+        if self.faces_found == 0:
+            return "protected: dlib finds no face in the cloaked photo"
+        worst = self.min_distance
+        if self.protected:
+            return f"protected: dlib no longer matches (distance {worst:.2f} > {self.tolerance:g})"
+        failed = sum(not f.protected for f in self.faces)
+        return f"NOT protected: {failed} of {len(self.faces)} faces still match (distance {worst:.2f})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"protected": self.protected, "verdict": self.verdict(), "tolerance": self.tolerance,
+                "faces_found": self.faces_found, "min_distance": self.min_distance,
+                "psnr": self.psnr, "ssim": self.ssim, "face_psnr": self.face_psnr, "face_ssim": self.face_ssim,
+                "faces": [f.to_dict() for f in self.faces]}
+
+
+@dataclass(frozen=True, eq=False)
+class CloakResult:
+    """A cloaked image and what the cloak did.
+
+    Attributes:
+        pixels: the cloaked photo, RGB uint8 (H, W, 3): exactly what an 8-bit PNG holds.
+        original: the photo it came from, upright RGB uint8.
+        faces: the faces cloaked, largest first.
+        config: the settings used.
+        seconds: wall time of detection plus optimisation.
+        verification: dlib's verdict on ``pixels`` (None when ``cloak(..., verify=False)``).
+    """
+
+    pixels: np.ndarray
+    original: np.ndarray
+    faces: tuple[CloakedFace, ...]
+    config: CloakConfig
+    seconds: float
+    verification: Verification | None = None
+
+    @property
+    def linf(self) -> int:
+        """Largest change of any pixel, in grey levels."""
+        return int(np.abs(self.pixels.astype(np.int16) - self.original.astype(np.int16)).max(initial=0))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"faces": len(self.faces), "twin_distances": [round(f.twin_distance, 4) for f in self.faces],
+                "linf_255": self.linf, "seconds": round(self.seconds, 3), "config": self.config.to_dict(),
+                "verification": None if self.verification is None else self.verification.to_dict()}
+
+
+def dlib_encode(pixels: np.ndarray, boxes: Sequence[Box]) -> list[np.ndarray]:
+    """dlib's own landmarks and descriptor for given face boxes (``compute_face_descriptor(image, shape)``).
+
+    Shape: (H, W, 3) uint8 -> one (128,) float64 per box.
+    """
+    dlib = _dlib()
+    predictor, encoder = _shape_predictor(), _dlib_encoder()
+    return [np.array(encoder.compute_face_descriptor(pixels, predictor(pixels, dlib.rectangle(*box))),
+                     dtype=np.float64) for box in boxes]
+
+
+class _DegradedDescriptors(nn.Module):
+    """crop → descriptors of ``samples`` randomly degraded copies: what the shared step differentiates.
+
+    Shape: (1, 3, H, W) -> (samples, 128).
+    """
+
+    def __init__(self, recognizer: Recognizer, geometry: ChipGeometry, config: CloakConfig,
+                 generator: torch.Generator) -> None:
+        super().__init__()
+        self.recognizer, self.geometry, self.config, self.generator = recognizer, geometry, config, generator
+        self.net = recognizer.network  # registered, so frozen() switches its gradients off for the attack
+        # A new Module is in training mode, and frozen() restores that mode on exit, which would put the shared
+        # network into training mode for everyone else: this wrapper is an inference-only view.
+        self.eval()
+
+    def _uniform(self, low: float, high: float) -> float:
+        return low + (high - low) * float(torch.rand((), generator=self.generator))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        copies, geometries = [], []
+        height, width = x.shape[-2:]
+        reach = self.config.jitter * self.geometry.scale
+        for _ in range(self.config.samples):
+            geometries.append(self.geometry.translated(self._uniform(-reach, reach), self._uniform(-reach, reach)))
+            copy = x
+            factor = self._uniform(*self.config.resize)
+            if factor < 0.999 and min(height, width) * factor >= 8:
+                # Down-and-up resizing is the low-pass part of JPEG and of platforms' re-scaling.
+                small = F.interpolate(copy, scale_factor=factor, mode="bilinear", antialias=True,
+                                      align_corners=False)
+                copy = F.interpolate(small, size=(height, width), mode="bilinear", align_corners=False)
+            if self.config.noise > 0:
+                noise = torch.rand(copy.shape, generator=self.generator, dtype=copy.dtype)
+                copy = copy + (noise * 2 - 1) * self.config.noise
+            copies.append(copy)
+        descriptors: torch.Tensor = self.recognizer.descriptor(torch.cat(copies), geometries)
+        return descriptors
+
+
+def _squared_distance(output: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Mean squared descriptor distance over the degraded copies (the loss the shared step increases)."""
+    return ((output - reference) ** 2).sum(dim=1).mean()
+
+
+def _decoy_loss(output: torch.Tensor, decoy_and_own: torch.Tensor) -> torch.Tensor:
+    """‖d − d_decoy‖² − ‖d − d_own‖², for a *targeted* step to decrease: closer to the decoy, away from oneself."""
+    decoy, own = decoy_and_own[:, :128], decoy_and_own[:, 128:]
+    return _squared_distance(output, decoy) - _squared_distance(output, own)
+
+
+def _crop_tensor(pixels: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+
+
+@functools.lru_cache(maxsize=1)
+def _builtin_decoys() -> tuple[tuple[str, np.ndarray], ...]:
+    """dlib descriptors of faces bundled with installed packages: matplotlib's Grace Hopper, skimage's astronaut."""
+    import matplotlib.cbook
+    from skimage import data
+
+    found = []
+    hopper = to_rgb_uint8(str(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)))
+    for name, pixels in (("grace_hopper", hopper), ("astronaut", data.astronaut())):
+        boxes = detect_faces(pixels)
+        if boxes:
+            found.append((name, dlib_encode(pixels, boxes[:1])[0]))
+    if not found:
+        raise NoFaceError("no built-in decoy face could be detected; give a decoy photo")
+    return tuple(found)
+
+
+def builtin_decoy(avoid: np.ndarray | None = None) -> tuple[str, np.ndarray]:
+    """A decoy identity from bundled public-domain photos: the one farthest from ``avoid`` (the person to hide).
+
+    Returns:
+        (name, descriptor) with the descriptor shape (128,).
+    """
+    decoys = _builtin_decoys()
+    if avoid is None:
+        return decoys[0]
+    return max(decoys, key=lambda item: float(np.linalg.norm(item[1] - avoid)))
+
+
+def cloak(
+    image: ImageSource,
+    *,
+    recognizer: Recognizer | None = None,
+    config: CloakConfig = PRESETS["mid"],
+    verify_result: bool = True,
+    callback: StepCallback | None = None,
+) -> CloakResult:
+    """Cloak every face in a photo so that dlib's recognizer no longer matches it to the person.
+
+    Args:
+        image: a path, PIL image or RGB/grey uint8 array (EXIF orientation applied, alpha composited on white).
+        recognizer: the recognizer to attack (default: a new :class:`Recognizer`, the network shared).
+        config: budget and mode; see :data:`PRESETS`.
+        verify_result: run :func:`verify` on the 8-bit result (dlib's own pipeline) and attach it.
+        callback: progress after each step of each face.
+
+    Returns:
+        The cloaked pixels, the faces and, unless disabled, dlib's verification of the 8-bit pixels.
+
+    Raises:
+        NoFaceError: dlib finds no face in the photo.
+        ImageError, InputError: unreadable image or bad settings.
+        ModelError: dlib or its model files are missing.
+
+    Shape: any (H, W[, C]) photo -> pixels (H, W, 3) uint8.
+    """
+    start = time.perf_counter()
+    recognizer = recognizer if recognizer is not None else Recognizer()
+    original = to_rgb_uint8(image)
+    located = recognizer.locate(original)
+    if not located:
+        raise NoFaceError("no face found (dlib's HOG detector sees frontal faces of about 40 px and more)")
+    boxes = [box for box, _, _ in located]
+    references = dlib_encode(original, boxes)
+    output = original.copy()
+    generator = torch.Generator().manual_seed(config.seed)
+    schedule = Schedule(steps=config.steps, step_size=config.effective_step_size)
+    faces = []
+    for (box, _, geometry), reference in zip(located, references, strict=True):
+        left, top, right, bottom = chip_crop_box(geometry, original.shape[:2])
+        if right - left < 8 or bottom - top < 8:
+            continue  # the chip lies (almost) wholly outside the photo: nothing of this face can be changed
+        local = geometry.translated(-left, -top)
+        model = _DegradedDescriptors(recognizer, local, config, generator)
+        # Read from the running output so that a neighbouring face's cloak is kept where crops overlap.
+        x = _crop_tensor(output[top:bottom, left:right])
+        own = torch.from_numpy(reference).float().unsqueeze(0)
+        if config.mode == "dodge":
+            x_adv = run(model, x, own, config.eps, schedule, targeted=False, loss=_squared_distance,
+                        callback=callback)
+        else:
+            decoy = np.asarray(config.decoy) if config.decoy is not None else builtin_decoy(reference)[1]
+            # The "label" holds both descriptors: the targeted step descends towards the decoy and away from self.
+            both = torch.cat((torch.from_numpy(decoy).float().unsqueeze(0), own), dim=1)
+            x_adv = run(model, x, both, config.eps, schedule, targeted=True, loss=_decoy_loss, callback=callback)
+        output[top:bottom, left:right] = np.round(x_adv[0].permute(1, 2, 0).numpy() * 255.0).astype(np.uint8)
+        with torch.no_grad():
+            after = recognizer.descriptor(_crop_tensor(output[top:bottom, left:right]), local)[0].double().numpy()
+        faces.append(CloakedFace(box=box, descriptor=reference, crop=(left, top, right, bottom),
+                                 twin_distance=float(np.linalg.norm(after - reference))))
+    # Overlapping crops were each projected around their own start; keep the whole photo inside the ε-ball.
+    # Only the crops changed, so only they are checked: a 24 MP photo never gets whole-image int16 copies.
+    budget = math.floor(config.eps * 255 + 1e-6)
+    for face in faces:
+        left, top, right, bottom = face.crop
+        before = original[top:bottom, left:right].astype(np.int16)
+        delta = np.clip(output[top:bottom, left:right].astype(np.int16) - before, -budget, budget)
+        output[top:bottom, left:right] = (before + delta).astype(np.uint8)
+    seconds = time.perf_counter() - start
+    result = CloakResult(pixels=output, original=original, faces=tuple(faces), config=config, seconds=seconds)
+    if verify_result:
+        result = replace(result, verification=verify(original, output, result.faces, recognizer=recognizer,
+                                                     tolerance=config.tolerance))
+    return result
+
+
+def verify(
+    original: np.ndarray,
+    cloaked: ImageSource,
+    faces: Sequence[CloakedFace],
+    *,
+    recognizer: Recognizer | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> Verification:
+    """dlib's own pipeline on the cloaked image: does any face in it still match each original face?
+
+    A face counts as protected when every face dlib finds in the cloaked image lies farther than ``tolerance`` from
+    the original face's descriptor (or when dlib finds no face at all).
+
+    Args:
+        original: the original photo, RGB uint8.
+        cloaked: the cloaked image: pixels, or the saved file's path (then it is read back, as a user would).
+        faces: the faces of the original (from :func:`cloak`).
+        recognizer: supplies the detector settings (upsample); default :class:`Recognizer`.
+        tolerance: match threshold.
+
+    Returns:
+        The verdict per face and PSNR/SSIM against the original.
+
+    Raises:
+        InputError: the cloaked image has another size than the original.
+    """
+    recognizer = recognizer if recognizer is not None else Recognizer()
+    pixels = to_rgb_uint8(cloaked)
+    if pixels.shape != original.shape:
+        raise InputError(f"the cloaked image is {pixels.shape[1]}×{pixels.shape[0]}, the original "
+                         f"{original.shape[1]}×{original.shape[0]}: they must have the same size")
+    found = recognizer.dlib_descriptors(pixels)
+    verdicts = []
+    for face in faces:
+        distance = min((float(np.linalg.norm(d - face.descriptor)) for d in found), default=None)
+        verdicts.append(FaceVerdict(box=face.box, distance=distance,
+                                    protected=distance is None or distance > tolerance))
+    similarity = image_similarity(original, pixels)
+    return Verification(faces=tuple(verdicts), faces_found=len(found), tolerance=tolerance, **similarity)
+
+
+_SSIM_WINDOW = 7  # scikit-image's default: uniform 7×7 windows
+
+
+def image_similarity(original: np.ndarray, changed: np.ndarray) -> dict[str, Any]:
+    """PSNR and SSIM (scikit-image, 7×7 uniform windows, per channel) of the whole photo and of its changed region.
+
+    The whole-photo SSIM is computed only around the changed pixels: every window that holds no changed pixel has
+    SSIM exactly 1, so the mean over the photo follows from the changed region alone (equal to
+    ``structural_similarity(original, changed, channel_axis=2)`` up to float rounding, at a fraction of the cost on
+    large photos).
+
+    Returns:
+        ``psnr``, ``ssim``, ``face_psnr``, ``face_ssim``; PSNRs are None for identical images.
+
+    Shape: (H, W, 3) uint8, (H, W, 3) uint8.
+    """
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    differs = np.any(original != changed, axis=2)
+    if not differs.any():
+        return {"psnr": None, "ssim": 1.0, "face_psnr": None, "face_ssim": 1.0}
+    rows, cols = np.nonzero(differs)
+    height, width = differs.shape
+    pad = _SSIM_WINDOW // 2
+    r0, r1, c0, c1 = int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
+    # Windows centred in [r0 - pad, r1 + pad) touch changed pixels; computing on a region 2·pad larger makes
+    # those windows lie wholly inside it, so their values equal the whole-photo ones.
+    R0, R1 = max(0, r0 - 2 * pad), min(height, r1 + 2 * pad)
+    C0, C1 = max(0, c0 - 2 * pad), min(width, c1 + 2 * pad)
+    a, b = original[R0:R1, C0:C1], changed[R0:R1, C0:C1]
+    region_ssim, ssim_map = structural_similarity(a, b, channel_axis=2, data_range=255, full=True)
+    # Centres whose window is inside the photo (skimage averages only those) and near a changed pixel.
+    y0, y1 = max(pad, r0 - pad), min(height - pad, r1 + pad)
+    x0, x1 = max(pad, c0 - pad), min(width - pad, c1 + pad)
+    loss = float((1.0 - ssim_map[y0 - R0 : y1 - R0, x0 - C0 : x1 - C0]).sum())
+    interior = 3 * max(1, height - 2 * pad) * max(1, width - 2 * pad)
+    # Pixels outside the changed box add nothing to the squared error; average over the whole photo all the same.
+    box_error = (original[r0:r1, c0:c1].astype(np.float64) - changed[r0:r1, c0:c1].astype(np.float64)) ** 2
+    mse_full = float(box_error.sum()) / original.size
+    return {
+        "psnr": round(10 * math.log10(255.0**2 / mse_full), 3),
+        "ssim": round(1.0 - loss / interior, 5),
+        "face_psnr": round(float(peak_signal_noise_ratio(original[r0:r1, c0:c1], changed[r0:r1, c0:c1],
+                                                         data_range=255)), 3),
+        "face_ssim": round(float(region_ssim), 5),
+    }
+
+
+@dataclass(frozen=True)
+class CloakedPhoto:
+    """One photo through :func:`cloak_photo`: where it went and dlib's verdict on the saved file.
+
+    Attributes:
+        source: the input file; ``output``: the saved file (None when nothing was written).
+        status: ``protected``, ``not protected`` or ``no face``.
+        preset: the setting that produced the output ("custom" for explicit eps/steps); ``attempts``: how many
+            settings were tried (more than one with ``ensure``).
+        result: the last cloak's result (None when there was no face).
+        verification: dlib's verdict on the saved file, read back.
+        jpeg_verification: the same after re-encoding the saved file as JPEG (when asked).
+    """
+
+    source: Path
+    output: Path | None
+    status: str
+    preset: str
+    attempts: int
+    seconds: float
+    result: CloakResult | None = None
+    verification: Verification | None = None
+    jpeg_verification: Verification | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def protected(self) -> bool:
+        return self.verification is not None and self.verification.protected
+
+    def verdict(self) -> str:
+        if self.verification is None:
+            return self.status
+        return self.verification.verdict()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": str(self.source), "output": None if self.output is None else str(self.output),
+            "status": self.status, "verdict": self.verdict(), "protected": self.protected, "preset": self.preset,
+            "attempts": self.attempts, "seconds": round(self.seconds, 3), "notes": list(self.notes),
+            "cloak": None if self.result is None else self.result.to_dict(),
+            "verification": None if self.verification is None else self.verification.to_dict(),
+            "jpeg_verification": None if self.jpeg_verification is None else self.jpeg_verification.to_dict(),
+        }
+
+
+def _preset_name(config: CloakConfig) -> str:
+    for name, preset in PRESETS.items():
+        if (preset.eps, preset.steps) == (config.eps, config.steps):
+            return name
+    return "custom"
+
+
+def cloak_photo(
+    source: ImageSource,
+    destination: str | Path,
+    *,
+    recognizer: Recognizer | None = None,
+    config: CloakConfig = PRESETS["mid"],
+    ensure: bool = False,
+    quality: int = 90,
+    jpeg_check: int | None = None,
+    protect: Sequence[str | Path] = (),
+    callback: StepCallback | None = None,
+) -> CloakedPhoto:
+    """Cloak one photo, save it (8-bit, no metadata, atomically) and verify the *saved file* with dlib.
+
+    Args:
+        source: the photo (never modified).
+        destination: output file; .png or .jpg/.jpeg picks the format.
+        recognizer: see :func:`cloak`.
+        config: the first setting to try.
+        ensure: when dlib still matches the saved file, retry with each stronger preset (see :func:`stronger`).
+        quality: JPEG quality when saving as JPEG.
+        jpeg_check: also verify a JPEG re-encode of the saved file at this quality (an upload's re-compression).
+        protect: files never to overwrite (the job's inputs; ``source`` is always protected when it is a path).
+        callback: progress after each step.
+
+    Returns:
+        The record; no file is written when the photo has no face (``status == "no face"``).
+
+    Raises:
+        ImageError: unreadable input or unwritable output.
+        ModelError: dlib or its model files are missing.
+    """
+    import io
+
+    from PIL import Image
+
+    start = time.perf_counter()
+    recognizer = recognizer if recognizer is not None else Recognizer()
+    original = to_rgb_uint8(source)
+    source_path = Path(source) if isinstance(source, str | Path) else Path("<image>")
+    guarded = [*protect, *([source] if isinstance(source, str | Path) else [])]
+    destination = Path(destination)
+    notes: list[str] = []
+    attempts = 0
+    used = config
+    current: CloakConfig | None = config
+    while current is not None:
+        attempts, used = attempts + 1, current
+        try:
+            result = cloak(original, recognizer=recognizer, config=current, verify_result=False, callback=callback)
+        except NoFaceError:
+            return CloakedPhoto(source=source_path, output=None, status="no face", preset=_preset_name(config),
+                                attempts=attempts, seconds=time.perf_counter() - start)
+        save(result.pixels, destination, quality=quality, protect=guarded)
+        verification = verify(original, destination, result.faces, recognizer=recognizer,
+                              tolerance=current.tolerance)
+        if verification.protected or not ensure:
+            break
+        following = stronger(current)
+        if following is None:
+            notes.append(f"still matched at the strongest preset ({_preset_name(current)})")
+            break
+        notes.append(f"matched at {_preset_name(current)} (distance {verification.min_distance:.2f}); "
+                     f"retried with {_preset_name(following)}")
+        current = following
+    jpeg_verification = None
+    if jpeg_check is not None:
+        buffer = io.BytesIO()
+        Image.fromarray(to_rgb_uint8(destination)).save(buffer, format="JPEG", quality=jpeg_check)
+        buffer.seek(0)
+        with Image.open(buffer) as reencoded:
+            jpeg_verification = verify(original, reencoded.convert("RGB"), result.faces, recognizer=recognizer,
+                                       tolerance=used.tolerance)
+    status = "protected" if verification.protected else "not protected"
+    return CloakedPhoto(source=source_path, output=destination, status=status, preset=_preset_name(used),
+                        attempts=attempts, seconds=time.perf_counter() - start, result=result,
+                        verification=verification, jpeg_verification=jpeg_verification, notes=tuple(notes))

@@ -1,0 +1,86 @@
+"""``camo cloak`` through the entry point: folders mirrored, metadata dropped, originals untouched, verdicts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from camo.cli import main
+from tests.support import shared
+
+GPS_IFD = 0x8825
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture()
+def photos(tmp_path: Path) -> Path:
+    """A folder: a face photo in a subfolder (with GPS and a sideways EXIF orientation) and a photo without a face."""
+    pytest.importorskip("dlib", reason="camo cloak needs dlib (dlib-bin)")
+    source = shared("faces", "face_recognition_examples", "examples", "obama-240p.jpg")
+    folder = tmp_path / "in"
+    (folder / "trip").mkdir(parents=True)
+    with Image.open(source) as img:
+        sideways = img.transpose(Image.Transpose.ROTATE_90)  # stored turned; orientation 6 turns it back upright
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        exif[0x010F] = "CameraMaker"
+        exif.get_ifd(GPS_IFD)[2] = (48.0, 51.0, 24.0)
+        sideways.save(folder / "trip" / "me.jpg", exif=exif.tobytes(), quality=95)
+    Image.new("RGB", (200, 150), "white").save(folder / "wall.png")
+    return folder
+
+
+def test_cloak_folder_mirrors_strips_metadata_and_verifies(photos: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    before = {p: _digest(p) for p in photos.rglob("*") if p.is_file()}
+    out = tmp_path / "out"
+    report = out / "report.html"
+    status = main(["cloak", str(photos), "--out", str(out), "--json", "--report", str(report)])
+    data = json.loads(capsys.readouterr().out)
+    assert status == 0, data
+    assert {p: _digest(p) for p in photos.rglob("*") if p.is_file()} == before, "an input was modified"
+    by_name = {Path(p["source"]).name: p for p in data["photos"]}
+    face = by_name["me.jpg"]
+    assert face["output"] == str(out / "trip" / "me.png")
+    assert face["protected"] and face["verification"]["min_distance"] > 0.6
+    assert face["verdict"].startswith("protected")
+    assert by_name["wall.png"]["status"] == "no face" and by_name["wall.png"]["output"] is None
+    assert not (out / "wall.png").exists()
+    with Image.open(out / "trip" / "me.png") as img, Image.open(photos / "trip" / "me.jpg") as stored:
+        assert img.size == (stored.size[1], stored.size[0])  # turned upright
+        assert not img.getexif() and not img.info.get("exif") and "icc_profile" not in img.info
+    text = report.read_text()
+    assert text.count("data:image/png;base64,") == 3 and "perturbation ×" in text and "Not tested against" in text
+    assert json.loads((out / "cloak.json").read_text())["protected"] == 1
+
+
+def test_copy_unprotected_and_table(photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    status = main(["cloak", str(photos / "wall.png"), "--out", str(out), "--copy-unprotected"])
+    err = capsys.readouterr().err
+    assert status == 0 and "no face" in err
+    with Image.open(out / "wall.png") as img:
+        assert img.size == (200, 150)
+
+
+def test_refuses_a_decoy_without_decoy_mode(photos: Path, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["cloak", str(photos), "--out", str(tmp_path / "o"), "--decoy", str(photos / "wall.png")])
+    assert status == 1 and "--decoy is for --mode decoy" in capsys.readouterr().err
+
+
+def test_ensure_retries_a_weak_setting_and_says_so(photos: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    status = main(["cloak", str(photos / "trip"), "--out", str(out), "--eps", "1/255", "--steps", "1",
+                   "--ensure", "--json"])
+    record = json.loads(capsys.readouterr().out)["photos"][0]
+    assert record["attempts"] >= 2 and "retried with" in record["notes"][0]
+    assert status == (0 if record["protected"] else 3)
