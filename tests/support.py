@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -34,3 +36,14 @@ def read_mnist_test() -> tuple[torch.Tensor, torch.Tensor]:
     from camo.datasets import mnist_test
 
     return mnist_test(shared("classification", "mnist_t10k"))
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run with ``count`` torch threads: on a loaded 2-core machine, two threads' barriers cost seconds."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

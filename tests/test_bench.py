@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,15 +39,6 @@ def test_compare_tells_identical_rounding_and_direction_apart() -> None:
     assert result.max_abs == pytest.approx(16 / 255, rel=1e-5)
     assert "1 by float rounding" in result.describe() and "1 by a step in another direction" in result.describe()
     assert 0 < abs(float(rounded[0, 0, 0, 0] - x[0, 0, 0, 0])) < ROUNDING
-
-
-@pytest.fixture
-def one_thread() -> Iterator[None]:
-    """A tiny model gains nothing from threads, and on a loaded 2-core machine their barriers cost seconds."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.usefixtures("one_thread")

@@ -3,34 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 import camo
 from camo.cli import main
-from tests.support import read_mnist_test
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """One torch thread: the test machine is shared, and two threads fight over its two cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def seven(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    x, _ = read_mnist_test()
-    path = tmp_path_factory.mktemp("in") / "seven.png"
-    Image.fromarray(np.round(x[0, 0].numpy() * 255).astype(np.uint8)).save(path)
-    return path
 
 
 def test_bisection_and_scan_agree_and_the_answer_works(seven: Path, tmp_path: Path, mnist_model: camo.Classifier,
