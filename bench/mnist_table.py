@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def write_table(model: camo.Classifier, x: torch.Tensor, y: torch.Tensor, x_held
     lines = [
         "# mnist model: accuracy under attack",
         "",
-        f"Command: `python bench/mnist_table.py` ({len(x)} MNIST test digits; PGD: 40 steps, step 2.5·ε/40, "
+        f"Command: `python {' '.join(sys.argv)}` ({len(x)} MNIST test digits; PGD: 40 steps, step 2.5·ε/40, "
         "random start, seed 0; labels = true labels).",
         f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
         f"torch {torch.__version__}, CPU only. Recipe key {MnistRecipe().key()}. Run time {seconds:.0f} s.",
