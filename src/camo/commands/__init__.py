@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -63,6 +63,18 @@ def write_json(result: Result, path: Path) -> Path:
 def add_report_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", type=Path, metavar="FILE.html",
                         help="also write a self-contained HTML report (figures embedded) to this file")
+
+
+def write_report_if_asked(args: argparse.Namespace, results: Sequence[Result],
+                          protect: Sequence[str | os.PathLike[str]] = ()) -> None:
+    """Write the ``--report FILE.html`` page for these results, when the option was given (never onto an input)."""
+    if not args.report:
+        return
+    from camo.analysis.report import write_report
+    from camo.images import refuse_inputs
+
+    refuse_inputs(args.report, protect)
+    write_report(list(results), args.report)
 
 
 @contextmanager

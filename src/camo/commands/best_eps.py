@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from camo.cli import add_model_options, emit_json, load_model_from_args, parse_eps
-from camo.commands import add_report_option, console, load_image_for, write_json
+from camo.commands import add_report_option, console, load_image_for, write_json, write_report_if_asked
 
 EPILOG = """examples:
   camo best-eps digit.png --model mnist --target 3
@@ -59,11 +59,7 @@ def run(args: argparse.Namespace) -> int:
             refuse_inputs(path, [args.image])
         write_json(result, args.out / f"{stem}.best-eps.json")
         write_bytes_atomic(best_eps_figure(result), args.out / f"{stem}.best-eps.png")
-    if args.report:
-        from camo.analysis.report import write_report
-
-        refuse_inputs(args.report, [args.image])
-        write_report([result], args.report)
+    write_report_if_asked(args, [result], [args.image])
     if args.json:
         emit_json(result.to_dict())
         return 0

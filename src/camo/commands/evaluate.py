@@ -6,7 +6,15 @@ import argparse
 from pathlib import Path
 
 from camo.cli import add_model_options, emit_json, load_model_from_args, parse_eps
-from camo.commands import add_report_option, console, parse_eps_list, progress_bar, write_json, write_text
+from camo.commands import (
+    add_report_option,
+    console,
+    parse_eps_list,
+    progress_bar,
+    write_json,
+    write_report_if_asked,
+    write_text,
+)
 
 EPILOG = """examples:
   camo evaluate --model mnist --data mnist --eps 0:0.3:0.05 --method fgsm,pgd
@@ -65,10 +73,7 @@ def run(args: argparse.Namespace) -> int:
     write_bytes_atomic(accuracy_figure(result), out / "accuracy.png")
     for method, _ in result.confusions:
         write_bytes_atomic(confusion_figure(result, method), out / f"confusion-{method}.png")
-    if args.report:
-        from camo.analysis.report import write_report
-
-        write_report([result], args.report)
+    write_report_if_asked(args, [result])
     if args.json:
         emit_json(result.to_dict())
         return 0

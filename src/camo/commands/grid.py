@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from camo.cli import add_model_options, emit_json, load_model_from_args, parse_eps
-from camo.commands import add_report_option, console, load_image_for, write_json
+from camo.commands import add_report_option, console, load_image_for, write_json, write_report_if_asked
 
 EPILOG = """examples:
   camo grid digit.png --model mnist --eps 0.25 --method pgd
@@ -51,10 +51,7 @@ def run(args: argparse.Namespace) -> int:
         refuse_inputs(path, [args.image])
     write_bytes_atomic(grid_figure(result), figure)
     write_json(result, data)
-    if args.report:
-        from camo.analysis.report import write_report
-
-        write_report([result], args.report)
+    write_report_if_asked(args, [result], [args.image])
     if args.json:
         emit_json(result.to_dict())
         return 0

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from camo.cli import add_model_options, emit_json, load_model_from_args
+from camo.cli import add_model_options, emit_json, load_model_from_args, parse_eps
 from camo.errors import InputError
 
 EPILOG_GROW = """examples:
@@ -80,8 +80,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
     grow.add_argument("--target", "-t", required=True, help="label to grow towards (name or number)")
     grow.add_argument("--size", type=int, help="side in pixels of the square that changes (default: whole input)")
     grow.add_argument("--steps", type=int, default=40, help="FGSM steps, one GIF frame each (default: 40)")
-    grow.add_argument("--step-size", type=_eps, default=16 / 255, help="first step in pixels (default: 16/255)")
-    grow.add_argument("--final-step-size", type=_eps, default=1 / 255, help="last step in pixels (default: 1/255)")
+    grow.add_argument("--step-size", type=parse_eps, default=16 / 255, help="first step in pixels (default: 16/255)")
+    grow.add_argument("--final-step-size", type=parse_eps, default=1 / 255, help="last step in pixels (default: 1/255)")
     grow.add_argument("--stop-at", type=float, help="stop once p(target) of the 8-bit image reaches this")
     grow.add_argument("--out", "-o", type=Path, required=True, help="output folder")
     grow.set_defaults(func=cmd_grow)
@@ -140,12 +140,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
 
 
 # --------------------------------------------------------------------------------------------------- parsing
-
-
-def _eps(text: str) -> float:
-    from camo.cli import parse_eps
-
-    return parse_eps(text)
 
 
 def _range(text: str) -> tuple[float, float]:

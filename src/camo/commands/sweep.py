@@ -12,6 +12,7 @@ from camo.commands import (
     load_image_for,
     parse_eps_list,
     write_json,
+    write_report_if_asked,
     write_text,
 )
 
@@ -63,11 +64,7 @@ def run(args: argparse.Namespace) -> int:
     write_bytes_atomic(sweep_figure(result), paths[0])
     write_text(result.csv(), paths[1])
     write_json(result, paths[2])
-    if args.report:
-        from camo.analysis.report import write_report
-
-        refuse_inputs(args.report, [args.image])
-        write_report([result], args.report)
+    write_report_if_asked(args, [result], [args.image])
     if args.json:
         emit_json(result.to_dict())
         return 0
