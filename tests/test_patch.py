@@ -16,6 +16,7 @@ from camo.attacks.patch import (
     evaluate_patch,
     grow_patch,
     patch_side,
+    per_image_patches,
     place_patch,
     random_positions,
     resize_patch,
@@ -237,3 +238,32 @@ def test_evaluate_counts_success_against_an_oracle() -> None:
     assert (white.images, white.excluded, white.targeted_success, white.fooling_rate) == (4, 2, 1.0, 1.0)
     grey = evaluate_patch(model, torch.full((1, 2, 2), 0.5), images, "white", labels=labels)
     assert (grey.targeted_success, grey.fooling_rate) == (0.0, 0.0)
+
+
+def test_apply_patch_takes_one_patch_per_image() -> None:
+    x = torch.rand(3, 3, 10, 12)
+    patches = torch.rand(3, 1, 2, 4)
+    at = torch.tensor([[0, 0], [8, 7], [3, 2]])
+    out = apply_patch(x, patches, at=at)
+    for i, (left, top) in enumerate(at.tolist()):
+        assert torch.equal(out[i], apply_patch(x[i : i + 1], patches[i], at=(left, top))[0])
+    with pytest.raises(InputError, match="2 channels but the images have 3"):
+        apply_patch(x, torch.rand(3, 2, 2, 4), at=at)
+
+
+def test_per_image_patches_are_at_least_as_strong_as_one_shared_patch() -> None:
+    torch.manual_seed(0)
+    model = camo.Classifier(small_cnn(), labels=[str(i) for i in range(10)], input_size=(12, 12), channels=1)
+    x = torch.rand(16, 1, 12, 12)
+    at = random_positions(16, (5, 5), (12, 12), generator=torch.Generator().manual_seed(1))
+    own = per_image_patches(model, x, 2, side=5, at=at, steps=30, generator=torch.Generator().manual_seed(2))
+    assert own.shape == (16, 1, 5, 5) and float(own.min()) >= 0 and float(own.max()) <= 1
+
+    def loss(patched: torch.Tensor) -> float:
+        with torch.no_grad():
+            return float(cross_entropy(model(patched), torch.full((16,), 2)))
+
+    shared = train_patch(model, x, 2, settings=TrainSettings(size=5, steps=30, batch_size=16, rotate=0.0,
+                                                             scale=(1.0, 1.0))).patch
+    assert loss(apply_patch(x, own, at=at)) < loss(apply_patch(x, shared, at=at))
+    assert loss(apply_patch(x, own, at=at)) < loss(x)

@@ -82,7 +82,7 @@ def apply_patch(
 
     * ``at``: the (x, y) pixel of the patch's top-left corner, the same for every image, or an (N, 2) integer tensor
       of one position per image. Pixels are copied exactly (no resampling), so a saved 8-bit patch pastes the same
-      values as its quantised tensor.
+      values as its quantised tensor. The patch is one (C, h, w) for every image, or (N, C, h, w): one per image.
     * ``mask``: the patch is already an image-sized canvas (C, H, W) or (N, C, H, W) and ``mask`` (H, W),
       (1, H, W) or (N, 1, H, W) in [0, 1] says where it covers: ``x·(1 − mask) + patch·mask`` (see
       :func:`place_patch` for rotated and scaled placements).
@@ -114,7 +114,13 @@ def apply_patch(
         return x * (1 - weight) + canvas * weight
     if at is None:
         raise InputError("give exactly one of at=(x, y) or mask=... to apply_patch")
-    small = _match_channels(_as_patch(patch), channels)
+    per_image = patch.dim() == 4 and patch.shape[0] == n and n > 1
+    if per_image:
+        if patch.shape[1] not in (1, channels):
+            raise InputError(f"the patches have {patch.shape[1]} channels but the images have {channels}")
+        small = patch.expand(-1, channels, -1, -1)
+    else:
+        small = _match_channels(_as_patch(patch), channels)
     h, w = small.shape[-2:]
     if h > height or w > width:
         raise InputError(f"a {w}×{h} patch does not fit a {width}×{height} image at any position; shrink it")
@@ -131,7 +137,13 @@ def apply_patch(
     rows = torch.arange(height, device=x.device).view(1, height) - top.view(n, 1).to(x.device)
     cols = torch.arange(width, device=x.device).view(1, width) - left.view(n, 1).to(x.device)
     inside_r, inside_c = (rows >= 0) & (rows < h), (cols >= 0) & (cols < w)
-    canvas = small[:, rows.clamp(0, h - 1)[:, :, None], cols.clamp(0, w - 1)[:, None, :]].transpose(0, 1)
+    row_index, col_index = rows.clamp(0, h - 1)[:, :, None], cols.clamp(0, w - 1)[:, None, :]
+    if per_image:
+        # Image i reads its own patch: (N, H, W, C) from the advanced indices, then channels first.
+        image_index = torch.arange(n, device=x.device).view(n, 1, 1)
+        canvas = small[image_index, :, row_index, col_index].permute(0, 3, 1, 2)
+    else:
+        canvas = small[:, row_index, col_index].transpose(0, 1)
     covered = (inside_r[:, :, None] & inside_c[:, None, :]).unsqueeze(1)
     return torch.where(covered, canvas.to(x.dtype), x)
 
@@ -399,6 +411,53 @@ def grow_patch(
         probabilities=tuple(probabilities), frames=tuple(frames), steps=steps, step_size=step_size,
         final_step_size=final_step_size,
     )
+
+
+def per_image_patches(
+    model: Model,
+    x: torch.Tensor,
+    target: int | str,
+    *,
+    side: int,
+    at: torch.Tensor,
+    steps: int = 200,
+    step_size: float = 0.25,
+    final_step_size: float = 1 / 255,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """One patch per image, each optimised for its own image at its own position: the strongest a patch of this
+    size and placement can be, hence an upper bound on any universal patch's success at the same positions.
+
+    Every step is the shared targeted FGSM step (:func:`camo.attacks.core.step`) on all patches at once, the step
+    size decaying geometrically from ``step_size`` to ``final_step_size``; patches start uniform random.
+
+    Args:
+        model: a classifier taking pixel-space input.
+        x: images (N, C, H, W) in the model's bounds.
+        target: label name or index.
+        side: the patches' side in pixels.
+        at: (N, 2) integer (x, y) top-left positions, e.g. from :func:`random_positions`.
+        steps, step_size, final_step_size: the schedule.
+        generator: for the random start.
+
+    Returns:
+        The patches, (N, C, side, side); paste them with ``apply_patch(x, patches, at=at)``.
+    """
+    _check_images(x)
+    if steps < 1 or not 0 < final_step_size <= step_size:
+        raise InputError(f"need steps ≥ 1 and 0 < final_step_size ≤ step_size; got {steps}, {final_step_size:g}, "
+                         f"{step_size:g}")
+    index, _ = _target_index(model, target)
+    lo, hi = model_bounds(model)
+    n, channels = x.shape[:2]
+    patches = lo + (hi - lo) * torch.rand((n, channels, side, side), generator=generator)
+    labels = torch.full((n,), index)
+    decay = (final_step_size / step_size) ** (1 / max(steps - 1, 1))
+    with frozen(model):
+        for k in range(steps):
+            grad = input_gradient(lambda p: model(apply_patch(x, p, at=at)), patches, labels, cross_entropy)
+            patches = step(patches, grad, step_size * decay**k, norm="linf", targeted=True).clamp(lo, hi)
+    return patches.detach()
 
 
 # --------------------------------------------------------------------------------------------------- train

@@ -105,12 +105,20 @@ def _augment(x: torch.Tensor, recipe: MnistRecipe, generator: torch.Generator) -
     return F.grid_sample(x, grid, align_corners=False)
 
 
-def train_mnist(recipe: MnistRecipe = MnistRecipe(), *, progress: TrainProgress | None = None) -> nn.Module:
-    """Train the mnist CNN from scratch, deterministically for a given recipe and torch build (about a minute)."""
+def train_mnist(
+    recipe: MnistRecipe = MnistRecipe(),
+    *,
+    progress: TrainProgress | None = None,
+    network: Callable[[], nn.Module] = mnist_network,
+) -> nn.Module:
+    """Train the mnist CNN from scratch, deterministically for a given recipe and torch build (about a minute).
+
+    ``network`` builds another architecture to train the same way (for experiments; only the default is cached).
+    """
     torch.manual_seed(recipe.seed)
     generator = torch.Generator().manual_seed(recipe.seed)
     x_train, y_train, x_held, y_held = mnist_digits(recipe)
-    net = mnist_network()
+    net = network()
     steps_per_epoch = -(-len(x_train) // recipe.batch_size)
     opt = torch.optim.AdamW(net.parameters(), lr=recipe.max_lr, weight_decay=recipe.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(opt, recipe.max_lr, total_steps=recipe.epochs * steps_per_epoch)
