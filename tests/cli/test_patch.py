@@ -43,10 +43,15 @@ def test_train_then_eval_from_the_png_gives_the_same_success(tmp_path: Path,
     assert trained["area_fraction"] <= 0.16 and trained["evaluated_on"] == "mnist held-out split"
     assert (tmp_path / "2.examples.png").stat().st_size > 1000
     assert main(["patch", "eval", str(tmp_path / "2.png"), "--model", "mnist", "--images", "mnist",
-                 "--scales", "1,0.5", "--json"]) == 0
-    evaluations = json.loads(capsys.readouterr().out)["evaluations"]
+                 "--scales", "1,0.5", "--bound", "20", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    evaluations = record["evaluations"]
     nominal = next(e for e in evaluations if e["scale"] == 1 and e["placement"] == "random")
     assert nominal == trained["evaluation"]  # the saved PNG re-applied: identical numbers
+    # Patches made for each digit alone beat a 6-step universal patch of the same size.
+    bound = record["per_image_bound"]
+    assert bound["images"] == 20 and bound["size"] == 11
+    assert bound["targeted_success"] > nominal["targeted_success"]
     assert {e["placement"] for e in evaluations} == {"random", "center", "corner"}
     assert (tmp_path / "2.eval.png").is_file() and (tmp_path / "2.eval.json").is_file()
 

@@ -460,6 +460,44 @@ def per_image_patches(
     return patches.detach()
 
 
+def patch_bound(
+    model: Model,
+    images: torch.Tensor,
+    target: int | str,
+    *,
+    side: int,
+    labels: torch.Tensor | None = None,
+    count: int = 200,
+    steps: int = 200,
+    seed: int = 0,
+) -> tuple[float, int]:
+    """How often a patch of this side *made for each image alone*, at a random position, reaches the target.
+
+    Runs :func:`per_image_patches` on the first ``count`` images not of the target (by ``labels``, else the model's
+    predictions), quantises the patches to 8 bits when the bounds are [0, 1], and classifies. A universal patch
+    of the same side at random positions cannot do better on average, so this says whether a success rate is
+    reachable at that size at all.
+
+    Returns:
+        (targeted success, number of images used).
+    """
+    _check_images(images)
+    index, _ = _target_index(model, target)
+    with torch.no_grad(), frozen(model):
+        if labels is None:
+            labels = torch.cat([model(images[i : i + 256]).argmax(1) for i in range(0, len(images), 256)])
+    x = images[labels != index][:count]
+    if len(x) == 0:
+        raise InputError("patch_bound needs at least one image not of the target class")
+    generator = torch.Generator().manual_seed(seed)
+    at = random_positions(len(x), (side, side), (int(x.shape[-2]), int(x.shape[-1])), generator=generator)
+    patches = per_image_patches(model, x, index, side=side, at=at, steps=steps, generator=generator)
+    if model_bounds(model) == (0.0, 1.0):
+        patches = quantize(patches)
+    with torch.no_grad(), frozen(model):
+        return float((model(apply_patch(x, patches, at=at)).argmax(1) == index).float().mean()), len(x)
+
+
 # --------------------------------------------------------------------------------------------------- train
 
 

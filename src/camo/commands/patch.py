@@ -134,6 +134,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
     evaluate.add_argument("--scales", type=_floats, default=(0.5, 0.75, 1.0, 1.25, 1.5),
                           help="patch size factors, comma-separated (default: 0.5,0.75,1,1.25,1.5)")
     evaluate.add_argument("--seed", type=int, default=0, help="random positions (default: 0)")
+    evaluate.add_argument("--bound", type=int, default=0, metavar="N",
+                          help="also optimise a patch of the same size for each of N images alone, at random "
+                               "positions: no universal patch can beat that success (default: 0, skip)")
     evaluate.add_argument("--out", "-o", type=Path, help="output folder (default: the patch's folder)")
     evaluate.set_defaults(func=cmd_eval)
 
@@ -353,7 +356,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from camo import images
     from camo.analysis.patch_figures import examples_figure, report_figure
-    from camo.attacks.patch import patch_report
+    from camo.attacks.patch import patch_bound, patch_report
     from camo.images import write_bytes_atomic
 
     patch_path: Path = args.patch
@@ -379,6 +382,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
                    report.evaluations[0])
     write_bytes_atomic(examples_figure(patch, nominal), out / f"{stem}.eval-examples.png")
     record = {"patch": str(patch_path), "model": model.name, "images": text, **report.to_dict()}
+    if args.bound > 0:
+        with _progress("per-image bound", disable=args.json or args.quiet):
+            success, used = patch_bound(model, x, target, side=patch.shape[-1], labels=labels, count=args.bound,
+                                        seed=args.seed)
+        record["per_image_bound"] = {"targeted_success": success, "images": used, "size": patch.shape[-1]}
     _write_json(record, out / f"{stem}.eval.json")
     if args.json:
         emit_json(record)
@@ -395,5 +403,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
                       f"{e.fooling_rate:.1%}")
     console = Console(stderr=True)
     console.print(table)
+    if args.bound > 0:
+        bound = record["per_image_bound"]
+        console.print(f"per-image bound: {bound['targeted_success']:.1%} of {bound['images']} images reach the "
+                      f"target with a {bound['size']}-pixel patch made for each alone (random positions); no "
+                      f"universal patch of that size does better")
     console.print(f"wrote {out / stem}.eval.png, .eval-examples.png, .eval.json")
     return 0
