@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from camo.face.cloak import PRESETS, builtin_decoy, cloak, cloak_photo
+from camo.face.cloak import PRESETS, DecoyChooser, cloak, cloak_photo
 from camo.face.recognizer import Recognizer
 from camo.images import to_rgb_uint8
 
@@ -137,14 +137,16 @@ def knn(args: argparse.Namespace) -> dict[str, Any]:
                 queries.append((name, d))
     out: dict[str, Any] = {"queries": {n: sum(q == n for q, _ in queries) for n in train}}
     for mode in ("decoy", "dodge"):
-        config = replace(PRESETS[args.preset], mode=mode)
-        if mode == "decoy":
-            config = replace(config, decoy=tuple(float(v) for v in builtin_decoy()[1]))
+        config = replace(PRESETS[args.preset], mode=mode, seed=args.seed)
+        # As `camo cloak --mode decoy` does: one chooser for the run, so each person keeps one decoy.
+        decoys = DecoyChooser() if mode == "decoy" else None
         per_person = {}
         for name, files in train.items():
             cloaked = []
+            chosen = set()
             for path in files:
-                result = cloak(path, recognizer=recognizer, config=config, verify_result=False)
+                result = cloak(path, recognizer=recognizer, config=config, verify_result=False, decoys=decoys)
+                chosen.update(f.decoy for f in result.faces if f.decoy is not None)
                 faces = recognizer.dlib_descriptors(result.pixels)
                 if not faces:
                     continue
@@ -155,13 +157,54 @@ def knn(args: argparse.Namespace) -> dict[str, Any]:
             own = [d for q, d in queries if q == name]
             identified = sum(min(gallery, key=lambda item: float(np.linalg.norm(item[1] - d)))[0] == name
                              for d in own)
+            # How close the call was: nearest cloaked photo of them minus nearest other person (> 0 = safe).
+            margins = [min((float(np.linalg.norm(c - d)) for c in cloaked), default=float("inf"))
+                       - min(float(np.linalg.norm(g - d)) for n, g in gallery if n != name) for d in own]
             per_person[name] = {"queries": len(own), "identified_as_them": identified,
-                                "cloaked_enrolled": len(cloaked)}
+                                "cloaked_enrolled": len(cloaked), "decoys": sorted(chosen),
+                                "worst_margin": round(min(margins), 4) if margins else None}
             print(mode, name, per_person[name], file=sys.stderr, flush=True)
         total = sum(v["queries"] for v in per_person.values())
         missed = sum(v["queries"] - v["identified_as_them"] for v in per_person.values())
         out[mode] = {"per_person": per_person, "queries": total, "not_identified": missed,
                      "rate": missed / total if total else None}
+    return out
+
+
+def speed(args: argparse.Namespace) -> dict[str, Any]:
+    """What `camo cloak` spends per photo on the single-face photos of at most 2 MP: read, detect, cloak, save the
+    PNG, read it back and verify it with dlib's full pipeline (cloak_photo), after one warm-up photo."""
+    recognizer = Recognizer()
+    chosen = []
+    for path in photos():
+        pixels = to_rgb_uint8(path)
+        if pixels.size / 3e6 <= 2.0 and len(recognizer.dlib_descriptors(pixels)) == 1:
+            chosen.append((path, pixels.size / 3e6))
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        cloak_photo(chosen[0][0], Path(tmp) / "warm.png", recognizer=recognizer)  # loads the models
+        for preset in args.presets:
+            rows = []
+            for path, megapixels in chosen:
+                start = time.perf_counter()
+                record = cloak_photo(path, Path(tmp) / "out.png", recognizer=recognizer, config=PRESETS[preset])
+                total = time.perf_counter() - start
+                assert record.result is not None and record.verification is not None
+                rows.append({"photo": str(path.relative_to(FACES)), "megapixels": round(megapixels, 3),
+                             "total_seconds": round(total, 4), "cloak_seconds": round(record.result.seconds, 4),
+                             "steps": [f.steps for f in record.result.faces], "attempts": record.attempts,
+                             "protected": record.protected, "load_1min": os.getloadavg()[0]})
+                print(preset, rows[-1], file=sys.stderr, flush=True)
+            real = [r for r in rows if r["megapixels"] >= 0.25]
+            out[preset] = {
+                "rows": rows, "photos": len(rows),
+                "median_total_s": statistics.median(r["total_seconds"] for r in rows),
+                "median_cloak_s": statistics.median(r["cloak_seconds"] for r in rows),
+                "photos_ge_0.25mp": len(real),
+                "median_total_s_ge_0.25mp": statistics.median(r["total_seconds"] for r in real),
+                "max_total_s": max(r["total_seconds"] for r in rows),
+                "protected": sum(r["protected"] for r in rows),
+            }
     return out
 
 
@@ -181,10 +224,11 @@ def big(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["protection", "knn", "big"])
+    parser.add_argument("what", choices=["protection", "knn", "speed", "big"])
     parser.add_argument("--presets", nargs="+", default=["low", "mid", "high"])
     parser.add_argument("--preset", default="mid")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0, help="knn: seed of the cloak's randomness")
     parser.add_argument("--out", type=Path, default=Path("/tmp/cloak-bench"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -198,11 +242,16 @@ def main() -> None:
         data["summary"] = {preset: summarise(r) for preset, r in rows.items()}
     elif args.what == "knn":
         data["knn"] = knn(args)
+    elif args.what == "speed":
+        data["speed"] = speed(args)
     else:
         data["big"] = big(args)
     data["load_after"] = os.getloadavg()
     data["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    name = args.out / f"{args.what}-{'-'.join(args.presets) if args.what == 'protection' else args.preset}.json"
+    label = "-".join(args.presets) if args.what in ("protection", "speed") else args.preset
+    if args.what == "knn" and args.seed:
+        label += f"-seed{args.seed}"
+    name = args.out / f"{args.what}-{label}.json"
     name.write_text(json.dumps(data, indent=2, default=float))
     print(json.dumps({k: v for k, v in data.items() if k != "rows"}, indent=2, default=float))
 

@@ -70,17 +70,17 @@ def cloaked(dlib_module: Any) -> Any:
     pixels = to_rgb_uint8(_photo())
     before = pixels.copy()
     calls = []
-    original_run = cloak_module.run
+    original_step = cloak_module.step
 
-    def counting_run(*args: Any, **kwargs: Any) -> Any:
+    def counting_step(*args: Any, **kwargs: Any) -> Any:
         calls.append(kwargs["targeted"])
-        return original_run(*args, **kwargs)
+        return original_step(*args, **kwargs)
 
-    cloak_module.run = counting_run
+    cloak_module.step = counting_step
     try:
         result = cloak_module.cloak(pixels, recognizer=Recognizer())
     finally:
-        cloak_module.run = original_run
+        cloak_module.step = original_step
     assert np.array_equal(pixels, before), "the input array was modified"
     return result, calls
 
@@ -89,7 +89,8 @@ def test_dodge_cloak_is_not_matched_by_dlib_and_stays_in_budget(cloaked: Any) ->
     from camo.face import Recognizer
 
     result, calls = cloaked
-    assert calls == [False], "the cloak must go through camo.attacks.core.run once per face, untargeted"
+    # Every step is the shared signed step of camo.attacks.core, untargeted, one per step taken.
+    assert calls and not any(calls) and len(calls) == result.faces[0].steps <= PRESETS["mid"].steps
     network = Recognizer().network  # shared: the cloak must leave it as it found it
     assert not network.training and not any(p.requires_grad for p in network.parameters())
     assert result.pixels.shape == result.original.shape and result.pixels.dtype == np.uint8
@@ -139,3 +140,113 @@ def test_decoy_pulls_the_descriptor_towards_the_decoy(dlib_module: Any) -> None:
     after = min(np.linalg.norm(d - decoy) for d in Recognizer().dlib_descriptors(result.pixels))
     assert after < before - 0.2
     assert result.verification is not None and result.verification.protected
+
+
+def test_decoy_loss_is_the_pull_minus_push_times_the_push_from_oneself() -> None:
+    import torch
+
+    from camo.face.cloak import _decoy_loss
+
+    generator = torch.Generator().manual_seed(0)
+    output = torch.randn(3, 128, generator=generator, requires_grad=True)
+    decoy, own = torch.randn(1, 128, generator=generator), torch.randn(1, 128, generator=generator)
+    both = torch.cat((decoy, own), dim=1)
+    for push in (0.0, 1.0, 2.0):
+        value = _decoy_loss(push)(output, both)
+        expected = ((output - decoy) ** 2).sum(1).mean() - push * ((output - own) ** 2).sum(1).mean()
+        assert value.item() == pytest.approx(expected.item(), rel=1e-5)
+        (grad,) = torch.autograd.grad(value, output)
+        # d/dd of the loss: 2(d − decoy) − 2·push·(d − own), averaged over the copies.
+        oracle = (2 * (output - decoy) - 2 * push * (output - own)) / output.shape[0]
+        assert torch.allclose(grad, oracle.detach(), atol=1e-5)
+    # push = 1: linear in d, so only the direction decoy − own matters (the same gradient everywhere).
+    (g1,) = torch.autograd.grad(_decoy_loss(1.0)(output, both), output)
+    (g2,) = torch.autograd.grad(_decoy_loss(1.0)(output * 3, both), output)
+    assert torch.allclose(g1 * 3, g2, atol=1e-5)
+
+
+def test_decoy_chooser_keeps_one_decoy_per_person_and_picks_the_farthest() -> None:
+    from camo.face.cloak import DecoyChooser
+
+    near, far = np.zeros(128), np.zeros(128)
+    near[0], far[0] = 0.5, -1.5
+    chooser = DecoyChooser([("near", near), ("far", far)])
+    person = np.zeros(128)
+    person[0] = -0.3
+    assert chooser(person)[0] == "far"
+    # Another photo of the same person (within 0.6) on its own would get "near" (now the farther one): keeps "far".
+    again = person.copy()
+    again[0] = -0.6
+    assert np.linalg.norm(again - near) > np.linalg.norm(again - far)
+    assert chooser(again)[0] == "far"
+    # A different person (farther than 0.6 from the first): a fresh choice, the candidate farthest from them.
+    other = np.zeros(128)
+    other[0] = -1.3
+    assert chooser(other)[0] == "near"
+    with pytest.raises(InputError, match="candidate"):
+        DecoyChooser([])
+
+
+def test_config_checks_margin_and_push() -> None:
+    with pytest.raises(InputError, match="margin"):
+        CloakConfig(margin=0)
+    with pytest.raises(InputError, match="push"):
+        CloakConfig(push=-1)
+    assert stronger(replace(PRESETS["low"], push=3.0)).push == 3.0  # type: ignore[union-attr]
+
+
+def test_dodge_stops_early_at_its_margin_and_not_without_one(dlib_module: Any) -> None:
+    from camo.face import Recognizer, cloak
+
+    recognizer = Recognizer()
+    base = replace(PRESETS["low"], steps=6, samples=1)
+    early = cloak(_photo(), recognizer=recognizer, config=replace(base, margin=0.15), verify_result=False)
+    full = cloak(_photo(), recognizer=recognizer, config=replace(base, margin=None), verify_result=False)
+    unreachable = cloak(_photo(), recognizer=recognizer, config=replace(base, margin=5.0), verify_result=False)
+    assert 1 <= early.faces[0].steps < 6
+    assert full.faces[0].steps == 6 and unreachable.faces[0].steps == 6
+    assert early.faces[0].twin_distance < full.faces[0].twin_distance
+    decoy = cloak(_photo(), recognizer=recognizer, config=replace(base, margin=0.15, mode="decoy"),
+                  verify_result=False)
+    assert decoy.faces[0].steps == 6, "decoy mode has no per-photo stopping test: it runs every step"
+
+
+def test_verification_counts_a_face_that_was_not_cloaked(cloaked: Any) -> None:
+    from camo.face.cloak import verify
+
+    result, _ = cloaked
+    elsewhere = [replace(face, box=(0, 0, 9, 9)) for face in result.faces]
+    verification = verify(result.original, result.pixels, elsewhere)
+    assert verification.uncloaked == 1 and not verification.protected
+    assert "not cloaked" in verification.verdict()
+    assert verify(result.original, result.pixels, result.faces).uncloaked == 0
+
+
+def _canvas_with_a_small_face(big: bool) -> np.ndarray:
+    """A 0.6 MP photo: a face of about 43 px (only the upsampled detector finds it), and optionally a 107 px one."""
+    from PIL import Image
+
+    examples = shared("faces", "face_recognition_examples", "examples")
+    canvas = Image.new("RGB", (853, 720), "white")
+    if big:
+        with Image.open(examples / "obama-480p.jpg") as img:
+            canvas.paste(img.convert("RGB"), (0, 0))
+    with Image.open(examples / "obama-240p.jpg") as img:
+        canvas.paste(img.convert("RGB").resize((299, 168), Image.Resampling.LANCZOS), (300, 480))
+    return np.asarray(canvas)
+
+
+@pytest.mark.parametrize("big", [False, True])
+def test_quick_detection_falls_back_to_the_full_detector(dlib_module: Any, tmp_path: Path, big: bool) -> None:
+    from camo.face import Recognizer, cloak_photo
+    from camo.face.align import detect_faces
+    from camo.face.cloak import QUICK_DETECT_PIXELS
+
+    pixels = _canvas_with_a_small_face(big)
+    assert pixels.shape[0] * pixels.shape[1] >= QUICK_DETECT_PIXELS
+    assert len(detect_faces(pixels, upsample=0)) == int(big) and len(detect_faces(pixels, upsample=1)) == 1 + big
+    record = cloak_photo(pixels, tmp_path / "out.png", recognizer=Recognizer(), config=replace(PRESETS["mid"]))
+    assert record.result is not None and record.verification is not None
+    assert len(record.result.faces) == 1 + big and record.attempts == 1
+    assert record.verification.uncloaked == 0 and record.verification.faces_found == 1 + big
+    assert any("missed" in note for note in record.notes) == big

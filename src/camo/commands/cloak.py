@@ -112,12 +112,7 @@ def _config(args: argparse.Namespace) -> Any:
             raise NoFaceError(f"{args.decoy}: no face found in the decoy photo")
         config = replace(config, decoy=tuple(float(v) for v in dlib_encode(pixels, [located[0][0]])[0]))
     elif args.mode == "decoy":
-        from camo.face.cloak import builtin_decoy
-
-        # One decoy for the whole run, so every photo of a person is pulled towards the same identity.
-        name, descriptor = builtin_decoy()
-        config = replace(config, decoy=tuple(float(v) for v in descriptor))
-        console().print(f"decoy: the built-in face '{name}'")
+        console().print("decoy: per person, the built-in face farthest from them (the same for all their photos)")
     return config
 
 
@@ -140,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from camo.errors import InputError
-    from camo.face.cloak import CloakedPhoto, cloak_photo
+    from camo.face.cloak import CloakedPhoto, DecoyChooser, cloak_photo
     from camo.face.recognizer import Recognizer
     from camo.images import save, to_rgb_uint8, write_bytes_atomic
 
@@ -152,13 +147,16 @@ def run(args: argparse.Namespace) -> int:
     config = _config(args)
     protect = [source for source, _ in pairs]
     recognizer = Recognizer()
+    # One chooser for the whole run: every photo of a person is pulled towards the same identity.
+    decoys = DecoyChooser() if args.mode == "decoy" and config.decoy is None else None
     records: list[CloakedPhoto] = []
     screen = console()
     with progress_bar("cloaking", disable=args.json or args.quiet) as update:
         for done, (source, target) in enumerate(pairs):
             update(done, len(pairs))
             record = cloak_photo(source, target, recognizer=recognizer, config=config, ensure=args.ensure,
-                                 quality=args.quality, jpeg_check=args.jpeg_check, protect=protect)
+                                 quality=args.quality, jpeg_check=args.jpeg_check, protect=protect,
+                                 decoys=decoys)
             if record.status == "no face":
                 if args.copy_unprotected:
                     save(to_rgb_uint8(source), target, quality=args.quality, protect=protect)

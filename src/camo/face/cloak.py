@@ -9,9 +9,14 @@ and a small random shift of the face chip, which stands in for the verifier's ow
 
 * ``dodge`` increases ‖d(x) − d(x₀)‖² (squared: the plain norm has no gradient at x₀, see FACTS.md; the EOT noise
   also moves the first gradient off that point).
-* ``decoy`` is targeted: it decreases ‖d(x) − d_decoy‖² − ‖d(x) − d(x₀)‖², pulling the face towards another
-  identity while pushing it off its own, the threat model
-  of Fawkes (Shan et al. 2020): a recognizer *trained* on cloaked photos learns the wrong face.
+* ``decoy`` is targeted: it decreases ‖d(x) − d_decoy‖² − λ‖d(x) − d(x₀)‖² (λ = ``push``, 2 by default), pulling
+  the face towards another identity while pushing it off its own: the threat model of Fawkes (Shan et al. 2020),
+  a recognizer *trained* on cloaked photos learns the wrong face. With λ = 1 the loss is linear in d (only the
+  direction d_decoy − d(x₀) counts); λ > 1 adds the dodge direction d(x) − d(x₀), which in the 1-nearest-neighbour
+  experiment of bench/CLOAK_RESULTS.md kept far more clean photos of a person from being identified.
+
+Dodge stops a face early once every degraded copy lies ``margin`` beyond the original descriptor (easy faces need
+fewer steps; hard ones still get all of them); decoy always runs every step.
 
 :func:`verify` then re-detects, re-aligns and re-encodes with dlib itself (not our twin) and reports, per face, the
 distance to the original face's descriptor, whether it still matches at the tolerance (0.6), and PSNR/SSIM.
@@ -32,17 +37,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from camo.attacks.core import Schedule, run
+from camo.attacks.core import check_inputs, frozen, project, step
 from camo.errors import InputError, NoFaceError
 from camo.face.align import Box, ChipGeometry, _dlib, _shape_predictor, chip_crop_box, detect_faces
 from camo.face.recognizer import DEFAULT_TOLERANCE, Recognizer, _dlib_encoder
-from camo.images import ImageSource, save, to_rgb_uint8
+from camo.images import ImageSource, refuse_inputs, save, to_rgb_uint8, write_bytes_atomic
 
 __all__ = [
     "PRESETS",
     "CloakConfig",
     "CloakResult",
     "CloakedFace",
+    "DecoyChooser",
     "FaceVerdict",
     "Verification",
     "builtin_decoy",
@@ -76,6 +82,10 @@ class CloakConfig:
         jitter: largest random shift of each copy's face chip, in chip pixels: the verifier re-detects the cloaked
             face and its landmarks move a little, so the cloak must not depend on the exact alignment.
         tolerance: the match threshold verification uses (dlib / face_recognition: 0.6).
+        margin: dodge only: stop a face's optimisation early once every degraded copy's descriptor lies at least
+            this far from the original (None = always run all ``steps``). Above ``tolerance``, so that the saved
+            and re-compressed file keeps a safety margin.
+        push: decoy only: weight λ of the push away from the person's own descriptor (1 = only the decoy direction).
         seed: seed of the EOT randomness, so results are reproducible.
     """
 
@@ -89,6 +99,8 @@ class CloakConfig:
     resize: tuple[float, float] = (0.7, 1.0)
     jitter: float = 1.5
     tolerance: float = DEFAULT_TOLERANCE
+    margin: float | None = None
+    push: float = 2.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -108,6 +120,10 @@ class CloakConfig:
                              f"resize={self.resize}")
         if not self.tolerance > 0:
             raise InputError(f"tolerance must be > 0; got {self.tolerance}")
+        if self.margin is not None and not self.margin > 0:
+            raise InputError(f"margin must be > 0 or None; got {self.margin}")
+        if not (math.isfinite(self.push) and self.push >= 0):
+            raise InputError(f"push must be a finite number >= 0; got {self.push}")
 
     @property
     def effective_step_size(self) -> float:
@@ -135,7 +151,7 @@ def stronger(config: CloakConfig) -> CloakConfig | None:
     for preset in PRESETS.values():
         if preset.eps > config.eps or (preset.eps == config.eps and preset.steps > config.steps):
             return replace(preset, mode=config.mode, decoy=config.decoy, seed=config.seed,
-                           tolerance=config.tolerance)
+                           tolerance=config.tolerance, push=config.push)
     return None
 
 
@@ -148,12 +164,16 @@ class CloakedFace:
         descriptor: dlib's own descriptor of the original face (the identity to hide), shape (128,).
         crop: (left, top, right, bottom) of the region that was changed (right/bottom exclusive).
         twin_distance: our PyTorch twin's distance between the original and cloaked face (no degradation).
+        steps: attack steps taken (fewer than the budget when dodge stopped early at its margin).
+        decoy: decoy mode: the decoy's name ("given" for a descriptor in the config); None in dodge mode.
     """
 
     box: Box
     descriptor: np.ndarray
     crop: tuple[int, int, int, int]
     twin_distance: float
+    steps: int = 0
+    decoy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -181,6 +201,8 @@ class Verification:
         tolerance: the match threshold used.
         psnr, ssim: against the original, over the whole photo (dB; SSIM in [−1, 1]); psnr is None if identical.
         face_psnr, face_ssim: the same over the changed region only (stricter: the background is untouched).
+        uncloaked: faces dlib finds in the cloaked image that lie on none of the cloaked faces (a face the cloak's
+            detector missed): such a photo is not protected.
     """
 
     faces: tuple[FaceVerdict, ...]
@@ -190,11 +212,12 @@ class Verification:
     ssim: float
     face_psnr: float | None
     face_ssim: float
+    uncloaked: int = 0
 
     @property
     def protected(self) -> bool:
-        """True when no original face is matched any more."""
-        return bool(self.faces) and all(face.protected for face in self.faces)
+        """True when no original face is matched any more and dlib finds no face that was left uncloaked."""
+        return bool(self.faces) and all(face.protected for face in self.faces) and self.uncloaked == 0
 
     @property
     def min_distance(self) -> float | None:
@@ -212,11 +235,13 @@ class Verification:
         if self.protected:
             return f"protected: dlib no longer matches (distance {worst:.2f} > {self.tolerance:g})"
         failed = sum(not f.protected for f in self.faces)
+        if failed == 0:
+            return f"NOT protected: dlib finds {self.uncloaked} face(s) that were not cloaked"
         return f"NOT protected: {failed} of {len(self.faces)} faces still match (distance {worst:.2f})"
 
     def to_dict(self) -> dict[str, Any]:
         return {"protected": self.protected, "verdict": self.verdict(), "tolerance": self.tolerance,
-                "faces_found": self.faces_found, "min_distance": self.min_distance,
+                "faces_found": self.faces_found, "uncloaked": self.uncloaked, "min_distance": self.min_distance,
                 "psnr": self.psnr, "ssim": self.ssim, "face_psnr": self.face_psnr, "face_ssim": self.face_ssim,
                 "faces": [f.to_dict() for f in self.faces]}
 
@@ -248,6 +273,7 @@ class CloakResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"faces": len(self.faces), "twin_distances": [round(f.twin_distance, 4) for f in self.faces],
+                "steps": [f.steps for f in self.faces], "decoys": [f.decoy for f in self.faces],
                 "linf_255": self.linf, "seconds": round(self.seconds, 3), "config": self.config.to_dict(),
                 "verification": None if self.verification is None else self.verification.to_dict()}
 
@@ -307,10 +333,62 @@ def _squared_distance(output: torch.Tensor, reference: torch.Tensor) -> torch.Te
     return ((output - reference) ** 2).sum(dim=1).mean()
 
 
-def _decoy_loss(output: torch.Tensor, decoy_and_own: torch.Tensor) -> torch.Tensor:
-    """‖d − d_decoy‖² − ‖d − d_own‖², for a *targeted* step to decrease: closer to the decoy, away from oneself."""
-    decoy, own = decoy_and_own[:, :128], decoy_and_own[:, 128:]
-    return _squared_distance(output, decoy) - _squared_distance(output, own)
+def _decoy_loss(push: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """‖d − d_decoy‖² − push·‖d − d_own‖², for a *targeted* step to decrease: towards the decoy, away from oneself.
+
+    The "label" holds both descriptors side by side, shape (1, 256): decoy, then own.
+    """
+
+    def loss(output: torch.Tensor, decoy_and_own: torch.Tensor) -> torch.Tensor:
+        decoy, own = decoy_and_own[:, :128], decoy_and_own[:, 128:]
+        return _squared_distance(output, decoy) - push * _squared_distance(output, own)
+
+    return loss
+
+
+def _optimise(
+    model: _DegradedDescriptors,
+    x: torch.Tensor,
+    label: torch.Tensor,
+    own: torch.Tensor,
+    config: CloakConfig,
+    *,
+    targeted: bool,
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    callback: StepCallback | None,
+) -> tuple[torch.Tensor, int]:
+    """The shared FGSM step of :mod:`camo.attacks.core` (``step``, then ``project``), iterated with an early stop.
+
+    Like ``core.run`` with a plain L∞ schedule, except that in dodge mode (``config.margin`` set, not targeted) it
+    stops as soon as every degraded copy of the current iterate lies ``margin`` away from ``own``: that forward pass
+    is the one the next step would have used, so checking costs nothing and a stopped face skips the backward pass.
+
+    Returns:
+        The cloaked crop (detached, in the ε-ball and [0, 1]) and the number of steps taken.
+
+    Shape: (1, 3, H, W) -> (1, 3, H, W).
+    """
+    bounds = check_inputs(model, x, config.eps)
+    step_size = config.effective_step_size
+    stop_at = config.margin if not targeted else None
+    x = x.detach()
+    x_adv, taken = x, 0
+    with frozen(model):
+        for i in range(config.steps):
+            with torch.enable_grad():
+                x_req = x_adv.detach().requires_grad_(True)
+                output = model(x_req)
+                if stop_at is not None and i > 0:
+                    nearest = torch.linalg.vector_norm(output.detach() - own, dim=1).min()
+                    if float(nearest) >= stop_at:
+                        break
+                grad = torch.autograd.grad(loss(output, label), x_req)[0]
+            x_adv = project(step(x_adv, grad, step_size, norm="linf", targeted=targeted), x, config.eps,
+                            norm="linf", bounds=bounds)
+            taken = i + 1
+            if callback is not None:
+                callback(taken, config.steps)
+    return x_adv.detach(), taken
 
 
 def _crop_tensor(pixels: np.ndarray) -> torch.Tensor:
@@ -346,6 +424,35 @@ def builtin_decoy(avoid: np.ndarray | None = None) -> tuple[str, np.ndarray]:
     return max(decoys, key=lambda item: float(np.linalg.norm(item[1] - avoid)))
 
 
+class DecoyChooser:
+    """One decoy identity per person, the same for all their photos (Fawkes-style), chosen without being told who is
+    who: a face within ``tolerance`` of a face seen before (dlib's "same person") gets that face's decoy; a new
+    person gets the candidate farthest from them.
+
+    Args:
+        candidates: (name, descriptor) pairs to choose from; default: the built-in faces (:func:`builtin_decoy`).
+        tolerance: dlib's same-person threshold.
+    """
+
+    def __init__(self, candidates: Sequence[tuple[str, np.ndarray]] | None = None,
+                 tolerance: float = DEFAULT_TOLERANCE) -> None:
+        self._candidates = tuple(candidates) if candidates is not None else None
+        if self._candidates is not None and not self._candidates:
+            raise InputError("a DecoyChooser needs at least one candidate decoy")
+        self.tolerance = tolerance
+        self._people: list[tuple[np.ndarray, tuple[str, np.ndarray]]] = []
+
+    def __call__(self, descriptor: np.ndarray) -> tuple[str, np.ndarray]:
+        """The decoy (name, descriptor) for a face's own descriptor, shape (128,)."""
+        for seen, decoy in self._people:
+            if float(np.linalg.norm(seen - descriptor)) <= self.tolerance:
+                return decoy
+        candidates = self._candidates if self._candidates is not None else _builtin_decoys()
+        decoy = max(candidates, key=lambda item: float(np.linalg.norm(item[1] - descriptor)))
+        self._people.append((np.asarray(descriptor, dtype=np.float64).copy(), decoy))
+        return decoy
+
+
 def cloak(
     image: ImageSource,
     *,
@@ -353,6 +460,8 @@ def cloak(
     config: CloakConfig = PRESETS["mid"],
     verify_result: bool = True,
     callback: StepCallback | None = None,
+    decoys: DecoyChooser | None = None,
+    upsample: int | None = None,
 ) -> CloakResult:
     """Cloak every face in a photo so that dlib's recognizer no longer matches it to the person.
 
@@ -362,6 +471,11 @@ def cloak(
         config: budget and mode; see :data:`PRESETS`.
         verify_result: run :func:`verify` on the 8-bit result (dlib's own pipeline) and attach it.
         callback: progress after each step of each face.
+        decoys: decoy mode without ``config.decoy``: picks each face's decoy (share one across a person's photos);
+            default: the built-in face farthest from the face.
+        upsample: detector upsampling used to find the faces to cloak (default: the recognizer's). 0 is four times
+            faster on large photos but misses faces under about 80 px; :func:`cloak_photo` uses it on large photos
+            and falls back to the full detector when the verification finds a face that was not cloaked.
 
     Returns:
         The cloaked pixels, the faces and, unless disabled, dlib's verification of the 8-bit pixels.
@@ -376,14 +490,16 @@ def cloak(
     start = time.perf_counter()
     recognizer = recognizer if recognizer is not None else Recognizer()
     original = to_rgb_uint8(image)
-    located = recognizer.locate(original)
+    if upsample is None or upsample == recognizer.upsample:
+        located = recognizer.locate(original)
+    else:
+        located = Recognizer(upsample=upsample, network=recognizer.network).locate(original)
     if not located:
         raise NoFaceError("no face found (dlib's HOG detector sees frontal faces of about 40 px and more)")
     boxes = [box for box, _, _ in located]
     references = dlib_encode(original, boxes)
     output = original.copy()
     generator = torch.Generator().manual_seed(config.seed)
-    schedule = Schedule(steps=config.steps, step_size=config.effective_step_size)
     faces = []
     for (box, _, geometry), reference in zip(located, references, strict=True):
         left, top, right, bottom = chip_crop_box(geometry, original.shape[:2])
@@ -394,19 +510,25 @@ def cloak(
         # Read from the running output so that a neighbouring face's cloak is kept where crops overlap.
         x = _crop_tensor(output[top:bottom, left:right])
         own = torch.from_numpy(reference).float().unsqueeze(0)
+        decoy_name = None
         if config.mode == "dodge":
-            x_adv = run(model, x, own, config.eps, schedule, targeted=False, loss=_squared_distance,
-                        callback=callback)
+            x_adv, taken = _optimise(model, x, own, own, config, targeted=False, loss=_squared_distance,
+                                     callback=callback)
         else:
-            decoy = np.asarray(config.decoy) if config.decoy is not None else builtin_decoy(reference)[1]
+            if config.decoy is not None:
+                decoy_name, decoy = "given", np.asarray(config.decoy)
+            else:
+                decoy_name, decoy = (decoys or builtin_decoy)(reference)
             # The "label" holds both descriptors: the targeted step descends towards the decoy and away from self.
             both = torch.cat((torch.from_numpy(decoy).float().unsqueeze(0), own), dim=1)
-            x_adv = run(model, x, both, config.eps, schedule, targeted=True, loss=_decoy_loss, callback=callback)
+            x_adv, taken = _optimise(model, x, both, own, config, targeted=True, loss=_decoy_loss(config.push),
+                                     callback=callback)
         output[top:bottom, left:right] = np.round(x_adv[0].permute(1, 2, 0).numpy() * 255.0).astype(np.uint8)
         with torch.no_grad():
             after = recognizer.descriptor(_crop_tensor(output[top:bottom, left:right]), local)[0].double().numpy()
         faces.append(CloakedFace(box=box, descriptor=reference, crop=(left, top, right, bottom),
-                                 twin_distance=float(np.linalg.norm(after - reference))))
+                                 twin_distance=float(np.linalg.norm(after - reference)), steps=taken,
+                                 decoy=decoy_name))
     # Overlapping crops were each projected around their own start; keep the whole photo inside the ε-ball.
     # Only the crops changed, so only they are checked: a 24 MP photo never gets whole-image int16 copies.
     budget = math.floor(config.eps * 255 + 1e-6)
@@ -434,7 +556,8 @@ def verify(
     """dlib's own pipeline on the cloaked image: does any face in it still match each original face?
 
     A face counts as protected when every face dlib finds in the cloaked image lies farther than ``tolerance`` from
-    the original face's descriptor (or when dlib finds no face at all).
+    the original face's descriptor (or when dlib finds no face at all). When dlib's box for the face here differs
+    from the one the cloak used, the original is also encoded from this box and must not match either.
 
     Args:
         original: the original photo, RGB uint8.
@@ -454,14 +577,28 @@ def verify(
     if pixels.shape != original.shape:
         raise InputError(f"the cloaked image is {pixels.shape[1]}×{pixels.shape[0]}, the original "
                          f"{original.shape[1]}×{original.shape[0]}: they must have the same size")
-    found = recognizer.dlib_descriptors(pixels)
+    # dlib's own pipeline, as face_recognition runs it: HOG detector (upsampled once), 5 landmarks, encoder.
+    boxes = detect_faces(pixels, upsample=recognizer.upsample)
+    found = dlib_encode(pixels, boxes)
     verdicts = []
     for face in faces:
-        distance = min((float(np.linalg.norm(d - face.descriptor)) for d in found), default=None)
+        # The original face as dlib aligns it from the box the verifier found here, when that box differs from the
+        # cloak's (it found faces with another detector setting, or the box moved): both must no longer match.
+        others = [box for box in boxes if _centre_inside(box, face.box) and box != face.box]
+        references = [face.descriptor, *dlib_encode(original, others)]
+        distance = min((float(np.linalg.norm(d - r)) for d in found for r in references), default=None)
         verdicts.append(FaceVerdict(box=face.box, distance=distance,
                                     protected=distance is None or distance > tolerance))
+    uncloaked = sum(not any(_centre_inside(box, face.box) for face in faces) for box in boxes)
     similarity = image_similarity(original, pixels)
-    return Verification(faces=tuple(verdicts), faces_found=len(found), tolerance=tolerance, **similarity)
+    return Verification(faces=tuple(verdicts), faces_found=len(found), tolerance=tolerance, uncloaked=uncloaked,
+                        **similarity)
+
+
+def _centre_inside(box: Box, other: Box) -> bool:
+    """Whether ``box``'s centre lies in ``other`` (inclusive): the same face, detected twice."""
+    x, y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return other[0] <= x <= other[2] and other[1] <= y <= other[3]
 
 
 _SSIM_WINDOW = 7  # scikit-image's default: uniform 7×7 windows
@@ -557,6 +694,27 @@ class CloakedPhoto:
         }
 
 
+#: Photos with at least this many pixels find their faces without upsampling first (see :func:`cloak_photo`).
+QUICK_DETECT_PIXELS = 500_000
+
+
+def _save(pixels: np.ndarray, destination: Path, *, quality: int, protect: Sequence[str | Path]) -> None:
+    """:func:`camo.images.save`, except that PNGs are written with zlib level 1: three to four times faster to
+    write than the default level 6 (about 0.4 s less per megapixel here) for files about 13% larger, still
+    lossless and still with no metadata (a fresh image from bare pixels)."""
+    if destination.suffix.lower() != ".png":
+        save(pixels, destination, quality=quality, protect=protect)
+        return
+    import io
+
+    from PIL import Image
+
+    refuse_inputs(destination, protect)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
+    write_bytes_atomic(buffer.getvalue(), destination)
+
+
 def _preset_name(config: CloakConfig) -> str:
     for name, preset in PRESETS.items():
         if (preset.eps, preset.steps) == (config.eps, config.steps):
@@ -575,8 +733,14 @@ def cloak_photo(
     jpeg_check: int | None = None,
     protect: Sequence[str | Path] = (),
     callback: StepCallback | None = None,
+    decoys: DecoyChooser | None = None,
 ) -> CloakedPhoto:
     """Cloak one photo, save it (8-bit, no metadata, atomically) and verify the *saved file* with dlib.
+
+    On photos of :data:`QUICK_DETECT_PIXELS` or more, the faces to cloak are found without upsampling the photo
+    (four times faster; faces of 80 px and more). The verification always runs dlib's full pipeline on the saved
+    file, upsampling included; when it finds a face that was not cloaked, the photo is cloaked again with the full
+    detector and says so in its notes.
 
     Args:
         source: the photo (never modified).
@@ -588,6 +752,7 @@ def cloak_photo(
         jpeg_check: also verify a JPEG re-encode of the saved file at this quality (an upload's re-compression).
         protect: files never to overwrite (the job's inputs; ``source`` is always protected when it is a path).
         callback: progress after each step.
+        decoys: decoy mode: shares each person's decoy across photos (see :class:`DecoyChooser`).
 
     Returns:
         The record; no file is written when the photo has no face (``status == "no face"``).
@@ -610,16 +775,26 @@ def cloak_photo(
     attempts = 0
     used = config
     current: CloakConfig | None = config
+    quick = recognizer.upsample > 0 and original.shape[0] * original.shape[1] >= QUICK_DETECT_PIXELS
     while current is not None:
         attempts, used = attempts + 1, current
         try:
-            result = cloak(original, recognizer=recognizer, config=current, verify_result=False, callback=callback)
+            result = cloak(original, recognizer=recognizer, config=current, verify_result=False, callback=callback,
+                           decoys=decoys, upsample=0 if quick else None)
         except NoFaceError:
-            return CloakedPhoto(source=source_path, output=None, status="no face", preset=_preset_name(config),
-                                attempts=attempts, seconds=time.perf_counter() - start)
-        save(result.pixels, destination, quality=quality, protect=guarded)
+            if not quick:
+                return CloakedPhoto(source=source_path, output=None, status="no face", preset=_preset_name(config),
+                                    attempts=attempts, seconds=time.perf_counter() - start)
+            quick, attempts = False, attempts - 1  # small faces only: look again with the full detector
+            continue
+        _save(result.pixels, destination, quality=quality, protect=guarded)
         verification = verify(original, destination, result.faces, recognizer=recognizer,
                               tolerance=current.tolerance)
+        if quick and verification.uncloaked:
+            notes.append(f"the quick detector missed {verification.uncloaked} face(s); cloaked again with the full "
+                         "detector")
+            quick, attempts = False, attempts - 1
+            continue
         if verification.protected or not ensure:
             break
         following = stronger(current)
