@@ -33,6 +33,7 @@ import torch
 from PIL import Image
 
 from camo.face.cloak import PRESETS, DecoyChooser, cloak, cloak_photo
+from camo.face.cloak import preset as mode_preset
 from camo.face.recognizer import Recognizer
 from camo.images import to_rgb_uint8
 
@@ -77,7 +78,9 @@ def protection(args: argparse.Namespace) -> dict[str, Any]:
             faces_png = recognizer.dlib_descriptors(saved)
             faces_jpg = recognizer.dlib_descriptors(jpeg(saved, 85))
             for face in record.result.faces:
-                same = [g for g in everyone if np.linalg.norm(g - face.descriptor) <= TOLERANCE]
+                # dlib's own descriptor of this face in the clean photo (face.descriptor is the cloak's twin's).
+                own = min(gallery[path], key=lambda g, f=face: float(np.linalg.norm(g - f.descriptor)))
+                same = [g for g in everyone if np.linalg.norm(g - own) <= TOLERANCE]
                 png = min((float(np.linalg.norm(f - g)) for f in faces_png for g in same), default=None)
                 jpg = min((float(np.linalg.norm(f - g)) for f in faces_jpg for g in same), default=None)
                 rows.append({"photo": str(path.relative_to(FACES)), "megapixels": saved.size / 3e6,
@@ -137,7 +140,7 @@ def knn(args: argparse.Namespace) -> dict[str, Any]:
                 queries.append((name, d))
     out: dict[str, Any] = {"queries": {n: sum(q == n for q, _ in queries) for n in train}}
     for mode in ("decoy", "dodge"):
-        config = replace(PRESETS[args.preset], mode=mode, seed=args.seed)
+        config = replace(mode_preset(args.preset, mode), seed=args.seed)
         # As `camo cloak --mode decoy` does: one chooser for the run, so each person keeps one decoy.
         decoys = DecoyChooser() if mode == "decoy" else None
         per_person = {}

@@ -48,6 +48,20 @@ def test_config_rejects_bad_values_and_presets_grow() -> None:
     assert stronger(low) == mid and stronger(mid) == high and stronger(high) is None
     assert stronger(replace(low, mode="decoy")).mode == "decoy"  # type: ignore[union-attr]
     assert CloakConfig(steps=1, eps=4 / 255).effective_step_size == 4 / 255  # one-step FGSM of size ε
+    assert CloakConfig() == mid  # the default configuration is the default preset
+
+
+def test_decoy_presets_keep_the_budget_and_may_take_more_steps() -> None:
+    from camo.face.cloak import _preset_name, preset
+
+    for name, dodge in PRESETS.items():
+        decoy = preset(name, "decoy")
+        assert preset(name) == dodge and decoy.mode == "decoy" and decoy.eps == dodge.eps
+        assert decoy.steps >= dodge.steps and _preset_name(decoy) == name
+    assert preset("mid", "decoy").steps > PRESETS["mid"].steps
+    assert stronger(preset("mid", "decoy")) == preset("high", "decoy")
+    with pytest.raises(InputError, match="unknown preset"):
+        preset("max")
 
 
 def test_perturbation_is_amplified_around_grey_not_wrapped() -> None:

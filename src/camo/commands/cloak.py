@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
     parser.add_argument("inputs", nargs="+", type=Path, metavar="PHOTO|DIR", help="photos or folders (never modified)")
     parser.add_argument("--out", "-o", type=Path, required=True, help="output folder")
     parser.add_argument("--preset", choices=["low", "mid", "high"], default="mid",
-                        help="strength: low 4/255 ×6 steps, mid 6/255 ×10, high 10/255 ×20 (default: mid)")
+                        help="strength: low 4/255 ×6 steps, mid 6/255 ×7 (decoy ×10), high 10/255 ×20 (default: mid)")
     parser.add_argument("--eps", type=parse_eps, help="L∞ budget in pixels, e.g. 6/255 (overrides the preset)")
     parser.add_argument("--steps", type=int, help="attack steps (1 = one-step FGSM; overrides the preset)")
     parser.add_argument("--mode", choices=["dodge", "decoy"], default="dodge",
@@ -91,10 +91,10 @@ def _config(args: argparse.Namespace) -> Any:
     from dataclasses import replace
 
     from camo.errors import NoFaceError
-    from camo.face.cloak import PRESETS, dlib_encode
+    from camo.face.cloak import dlib_encode, preset
     from camo.face.recognizer import Recognizer
 
-    config = replace(PRESETS[args.preset], mode=args.mode, seed=args.seed)
+    config = replace(preset(args.preset, args.mode), seed=args.seed)
     if args.eps is not None:
         config = replace(config, eps=args.eps)
     if args.steps is not None:
