@@ -4,8 +4,11 @@
 Run from the repository root::
 
     PYTHONPATH=src:. python bench/cloak_bench.py protection --presets low mid high --out /tmp/cloak-bench
-    PYTHONPATH=src:. python bench/cloak_bench.py knn --out /tmp/cloak-bench
+    PYTHONPATH=src:. python bench/cloak_bench.py knn --preset mid --seed 0 --out /tmp/cloak-bench
+    PYTHONPATH=src:. python bench/cloak_bench.py speed --presets mid --out /tmp/cloak-bench
     PYTHONPATH=src:. python bench/cloak_bench.py big --out /tmp/cloak-bench      # a 24 MP photo
+
+Run with OMP_NUM_THREADS=1 (torch at one thread, as the CLI) and note the load average next to every timing.
 
 "Protected" for a cloaked photo: no face dlib finds in the saved (or JPEG re-encoded) file lies within 0.6 of any
 clean photo of the same person, where "the same person" means every clean face of the set within 0.6 of the
