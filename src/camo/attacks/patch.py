@@ -425,8 +425,9 @@ def per_image_patches(
     final_step_size: float = 1 / 255,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """One patch per image, each optimised for its own image at its own position: the strongest a patch of this
-    size and placement can be, hence an upper bound on any universal patch's success at the same positions.
+    """One patch per image, each optimised for its own image at its own position. A universal patch is one patch
+    for all images, so it can at best match what patches made per image reach: their success estimates an upper
+    bound on any universal patch's at the same size and positions (an estimate, as the optimiser may miss).
 
     Every step is the shared targeted FGSM step (:func:`camo.attacks.core.step`) on all patches at once, the step
     size decaying geometrically from ``step_size`` to ``final_step_size``; patches start uniform random.
@@ -475,8 +476,8 @@ def patch_bound(
 
     Runs :func:`per_image_patches` on the first ``count`` images not of the target (by ``labels``, else the model's
     predictions), quantises the patches to 8 bits when the bounds are [0, 1], and classifies. A universal patch
-    of the same side at random positions cannot do better on average, so this says whether a success rate is
-    reachable at that size at all.
+    of the same side at random positions can at best match per-image patches, so this estimates whether a
+    success rate is reachable at that size at all.
 
     Returns:
         (targeted success, number of images used).

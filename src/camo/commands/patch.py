@@ -136,7 +136,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
     evaluate.add_argument("--seed", type=int, default=0, help="random positions (default: 0)")
     evaluate.add_argument("--bound", type=int, default=0, metavar="N",
                           help="also optimise a patch of the same size for each of N images alone, at random "
-                               "positions: no universal patch can beat that success (default: 0, skip)")
+                               "positions: an estimate of the best any universal patch of that size can do "
+                               "(default: 0, skip)")
     evaluate.add_argument("--out", "-o", type=Path, help="output folder (default: the patch's folder)")
     evaluate.set_defaults(func=cmd_eval)
 
@@ -406,7 +407,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.bound > 0:
         bound = record["per_image_bound"]
         console.print(f"per-image bound: {bound['targeted_success']:.1%} of {bound['images']} images reach the "
-                      f"target with a {bound['size']}-pixel patch made for each alone (random positions); no "
-                      f"universal patch of that size does better")
+                      f"target with a {bound['size']}-pixel patch made for each alone (random positions): about the "
+                      f"best a universal patch of that size can do")
     console.print(f"wrote {out / stem}.eval.png, .eval-examples.png, .eval.json")
     return 0
