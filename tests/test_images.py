@@ -159,3 +159,15 @@ def test_to_rgb_uint8_accepts_paths_pil_and_arrays(tmp_path: Path) -> None:
         assert np.array_equal(images.to_rgb_uint8(source), arr)
     with pytest.raises(ImageError, match="uint8"):
         images.to_rgb_uint8(arr.astype(np.float32))
+
+
+def test_png_level_changes_the_size_not_the_pixels(tmp_path: Path) -> None:
+    pixels = np.tile(np.arange(256, dtype=np.uint8), (64, 1))[..., None].repeat(3, axis=2)
+    fast, small = tmp_path / "fast.png", tmp_path / "small.png"
+    images.save(pixels, fast, png_level=1)
+    images.save(pixels, small, png_level=9)
+    assert np.array_equal(np.asarray(Image.open(fast)), np.asarray(Image.open(small)))
+    assert np.array_equal(np.asarray(Image.open(fast)), pixels)
+    assert fast.stat().st_size > small.stat().st_size
+    with pytest.raises(ImageError, match="0..9"):
+        images.save(pixels, tmp_path / "bad.png", png_level=10)
