@@ -198,7 +198,7 @@ def speed(args: argparse.Namespace) -> dict[str, Any]:
                 assert record.result is not None and record.verification is not None
                 rows.append({"photo": str(path.relative_to(FACES)), "megapixels": round(megapixels, 3),
                              "total_seconds": round(total, 4), "cloak_seconds": round(record.result.seconds, 4),
-                             "steps": [f.steps for f in record.result.faces], "attempts": record.attempts,
+                             "steps": record.result.config.steps, "attempts": record.attempts,
                              "protected": record.protected, "load_1min": os.getloadavg()[0]})
                 print(preset, rows[-1], file=sys.stderr, flush=True)
             real = [r for r in rows if r["megapixels"] >= 0.25]

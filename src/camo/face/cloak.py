@@ -15,10 +15,6 @@ and a small random shift of the face chip, which stands in for the verifier's ow
   direction d_decoy − d(x₀) counts); λ > 1 adds the dodge direction d(x) − d(x₀), which in the 1-nearest-neighbour
   experiment of bench/CLOAK_RESULTS.md kept far more clean photos of a person from being identified.
 
-Dodge can stop a face early once every degraded copy lies ``margin`` from the original descriptor
-(``CloakConfig.margin``); the presets leave it off: stopping at 0.8 saved only about 5% of the time on the shared
-photo set and left one face of 65 matched by *another* photo of the same person (bench/CLOAK_RESULTS.md).
-
 :func:`verify` then re-detects, re-aligns and re-encodes with dlib itself (not our twin) and reports, per face, the
 distance to the original face's descriptor, whether it still matches at the tolerance (0.6), and PSNR/SSIM.
 """
@@ -38,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from camo.attacks.core import check_inputs, frozen, project, step
+from camo.attacks.core import Schedule, run
 from camo.errors import InputError, NoFaceError
 from camo.face.align import Box, ChipGeometry, _dlib, _shape_predictor, chip_crop_box, detect_faces
 from camo.face.recognizer import DEFAULT_TOLERANCE, Recognizer, _dlib_encoder
@@ -84,9 +80,6 @@ class CloakConfig:
         jitter: largest random shift of each copy's face chip, in chip pixels: the verifier re-detects the cloaked
             face and its landmarks move a little, so the cloak must not depend on the exact alignment.
         tolerance: the match threshold verification uses (dlib / face_recognition: 0.6).
-        margin: dodge only: stop a face's optimisation early once every degraded copy's descriptor lies at least
-            this far from the original (None = always run all ``steps``). Above ``tolerance``, so that the saved
-            and re-compressed file keeps a safety margin.
         push: decoy only: weight λ of the push away from the person's own descriptor (1 = only the decoy direction).
         seed: seed of the EOT randomness, so results are reproducible.
     """
@@ -101,7 +94,6 @@ class CloakConfig:
     resize: tuple[float, float] = (0.7, 1.0)
     jitter: float = 1.5
     tolerance: float = DEFAULT_TOLERANCE
-    margin: float | None = None
     push: float = 2.0
     seed: int = 0
 
@@ -122,8 +114,6 @@ class CloakConfig:
                              f"resize={self.resize}")
         if not self.tolerance > 0:
             raise InputError(f"tolerance must be > 0; got {self.tolerance}")
-        if self.margin is not None and not self.margin > 0:
-            raise InputError(f"margin must be > 0 or None; got {self.margin}")
         if not (math.isfinite(self.push) and self.push >= 0):
             raise InputError(f"push must be a finite number >= 0; got {self.push}")
 
@@ -186,7 +176,6 @@ class CloakedFace:
             about 0.01 of dlib's own encoding, which :func:`verify` computes), shape (128,).
         crop: (left, top, right, bottom) of the region that was changed (right/bottom exclusive).
         twin_distance: our PyTorch twin's distance between the original and cloaked face (no degradation).
-        steps: attack steps taken (fewer than the budget when dodge stopped early at its margin).
         decoy: decoy mode: the decoy's name ("given" for a descriptor in the config); None in dodge mode.
     """
 
@@ -194,7 +183,6 @@ class CloakedFace:
     descriptor: np.ndarray
     crop: tuple[int, int, int, int]
     twin_distance: float
-    steps: int = 0
     decoy: str | None = None
 
 
@@ -295,7 +283,7 @@ class CloakResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"faces": len(self.faces), "twin_distances": [round(f.twin_distance, 4) for f in self.faces],
-                "steps": [f.steps for f in self.faces], "decoys": [f.decoy for f in self.faces],
+                "decoys": [f.decoy for f in self.faces],
                 "linf_255": self.linf, "seconds": round(self.seconds, 3), "config": self.config.to_dict(),
                 "verification": None if self.verification is None else self.verification.to_dict()}
 
@@ -366,51 +354,6 @@ def _decoy_loss(push: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Ten
         return _squared_distance(output, decoy) - push * _squared_distance(output, own)
 
     return loss
-
-
-def _optimise(
-    model: _DegradedDescriptors,
-    x: torch.Tensor,
-    label: torch.Tensor,
-    own: torch.Tensor,
-    config: CloakConfig,
-    *,
-    targeted: bool,
-    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    callback: StepCallback | None,
-) -> tuple[torch.Tensor, int]:
-    """The shared FGSM step of :mod:`camo.attacks.core` (``step``, then ``project``), iterated with an early stop.
-
-    Like ``core.run`` with a plain L∞ schedule, except that in dodge mode (``config.margin`` set, not targeted) it
-    stops as soon as every degraded copy of the current iterate lies ``margin`` away from ``own``: that forward pass
-    is the one the next step would have used, so checking costs nothing and a stopped face skips the backward pass.
-
-    Returns:
-        The cloaked crop (detached, in the ε-ball and [0, 1]) and the number of steps taken.
-
-    Shape: (1, 3, H, W) -> (1, 3, H, W).
-    """
-    bounds = check_inputs(model, x, config.eps)
-    step_size = config.effective_step_size
-    stop_at = config.margin if not targeted else None
-    x = x.detach()
-    x_adv, taken = x, 0
-    with frozen(model):
-        for i in range(config.steps):
-            with torch.enable_grad():
-                x_req = x_adv.detach().requires_grad_(True)
-                output = model(x_req)
-                if stop_at is not None and i > 0:
-                    nearest = torch.linalg.vector_norm(output.detach() - own, dim=1).min()
-                    if float(nearest) >= stop_at:
-                        break
-                grad = torch.autograd.grad(loss(output, label), x_req)[0]
-            x_adv = project(step(x_adv, grad, step_size, norm="linf", targeted=targeted), x, config.eps,
-                            norm="linf", bounds=bounds)
-            taken = i + 1
-            if callback is not None:
-                callback(taken, config.steps)
-    return x_adv.detach(), taken
 
 
 def _crop_tensor(pixels: np.ndarray) -> torch.Tensor:
@@ -520,6 +463,7 @@ def cloak(
         raise NoFaceError("no face found (dlib's HOG detector sees frontal faces of about 40 px and more)")
     output = original.copy()
     generator = torch.Generator().manual_seed(config.seed)
+    schedule = Schedule(steps=config.steps, step_size=config.effective_step_size)
     faces = []
     for box, _, geometry in located:
         left, top, right, bottom = chip_crop_box(geometry, original.shape[:2])
@@ -536,8 +480,8 @@ def cloak(
         x = _crop_tensor(output[top:bottom, left:right])
         decoy_name = None
         if config.mode == "dodge":
-            x_adv, taken = _optimise(model, x, own, own, config, targeted=False, loss=_squared_distance,
-                                     callback=callback)
+            x_adv = run(model, x, own, config.eps, schedule, targeted=False, loss=_squared_distance,
+                        callback=callback)
         else:
             if config.decoy is not None:
                 decoy_name, decoy = "given", np.asarray(config.decoy)
@@ -545,14 +489,13 @@ def cloak(
                 decoy_name, decoy = (decoys or builtin_decoy)(reference)
             # The "label" holds both descriptors: the targeted step descends towards the decoy and away from self.
             both = torch.cat((torch.from_numpy(decoy).float().unsqueeze(0), own), dim=1)
-            x_adv, taken = _optimise(model, x, both, own, config, targeted=True, loss=_decoy_loss(config.push),
-                                     callback=callback)
+            x_adv = run(model, x, both, config.eps, schedule, targeted=True, loss=_decoy_loss(config.push),
+                        callback=callback)
         output[top:bottom, left:right] = np.round(x_adv[0].permute(1, 2, 0).numpy() * 255.0).astype(np.uint8)
         with torch.no_grad():
             after = recognizer.descriptor(_crop_tensor(output[top:bottom, left:right]), local)[0].double().numpy()
         faces.append(CloakedFace(box=box, descriptor=reference, crop=(left, top, right, bottom),
-                                 twin_distance=float(np.linalg.norm(after - reference)), steps=taken,
-                                 decoy=decoy_name))
+                                 twin_distance=float(np.linalg.norm(after - reference)), decoy=decoy_name))
     # Overlapping crops were each projected around their own start; keep the whole photo inside the ε-ball.
     # Only the crops changed, so only they are checked: a 24 MP photo never gets whole-image int16 copies.
     budget = math.floor(config.eps * 255 + 1e-6)
