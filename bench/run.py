@@ -501,6 +501,18 @@ def _runs(results: list[ModelResult], info: RunInfo) -> list[tuple[RunInfo, list
     return runs or [(info, [])]
 
 
+def load_note(worst: float) -> str:
+    """What the machine's load means for the numbers, from the highest 1-minute load average the runs saw."""
+    cores = os.cpu_count() or 1
+    if worst <= 0.5:
+        return f"**Load:** the machine was quiet (1-minute load average at most {worst:.2f})."
+    shared = ("other work shared the cores" if worst > 1.5 else
+              "other work used up to about one core's worth of time")
+    return (f"**Load:** the machine has {cores} cores and {shared} during these runs (1-minute load average up to "
+            f"{worst:.2f}), so absolute times are somewhat inflated. Ratios come from interleaved repetitions and "
+            "CPU times (one torch thread: the work done, whatever else runs) and suffer far less.")
+
+
 def render(results: list[ModelResult], info: RunInfo, *, settings: Settings, plot: str | None,
            rendered_by: str | None = None, extra_ops: dict[str, dict[str, dict[str, int]]] | None = None) -> str:
     memory = info.memory
@@ -526,9 +538,7 @@ def render(results: list[ModelResult], info: RunInfo, *, settings: Settings, plo
         *header,
         f"**Machine:** {info.machine}. Versions: {info.versions}.",
         "",
-        "**Load:** the machine has 2 cores and other work shared them during this run (see the load averages "
-        "above), so absolute times are inflated and noisy. Ratios come from interleaved repetitions and suffer "
-        "less, but **these numbers will be re-run later on a quiet machine**.",
+        load_note(max(max(run.load) for run, _ in runs)),
         "",
         f"**Settings (the same for every library):** L∞, untargeted, ε = {settings.eps * 255:g}/255, mean "
         f"cross-entropy, labels = the model's own predictions on the clean batch, pixels in [0, 1] with "
@@ -658,10 +668,9 @@ def deviations(command: str) -> list[str]:
         found.append("`--quick`: smaller batches and networks; not the benchmark's numbers.")
     if args.threads is not None:
         found.append(
-            f"`--threads {args.threads}`: torch limited to {args.threads} intra-op thread(s). Other work kept more "
-            "processes runnable than there are cores; with torch's default 2 threads every call was then several "
-            "times slower and far noisier (OpenMP threads waiting for each other at each barrier), for every "
-            "library alike.")
+            f"`--threads {args.threads}`: torch limited to {args.threads} intra-op thread(s). With torch's default "
+            "2 threads on this 2-core machine, any other busy process makes every call several times slower and far "
+            "noisier (OpenMP threads waiting for each other at each barrier), for every library alike.")
     if args.resnet_width is not None and args.resnet_width != 64 and not args.quick:
         found.append(
             f"`--resnet-width {args.resnet_width}`: the ResNet-18 at base width {args.resnet_width} instead of 64 "
