@@ -101,7 +101,7 @@ def _face_side(out: Path, progress: Progress) -> list[FaceRecord]:
 
     progress("cloaking the bundled faces (dlib) ...")
     try:
-        records = [cloak_photo(path, out / f"{path.stem}.cloaked.png")
+        records = [cloak_photo(path, out / f"{path.stem}.cloaked.png", ensure=True)  # as `camo cloak` does
                    for path in _face_inputs(out / "inputs")]
     except ModelError as err:
         progress(f"  face side skipped: {err}")
@@ -112,7 +112,8 @@ def _face_side(out: Path, progress: Progress) -> list[FaceRecord]:
         if record.result is None:
             continue
         strip = images.save(triptych(record.result), out / f"{record.source.stem}.triptych.png")
-        faces.append(FaceRecord(record.source.name, record.verdict(), strip,
+        retried = f" (retried: {record.preset} preset)" if record.attempts > 1 else ""
+        faces.append(FaceRecord(record.source.name, record.verdict() + retried, strip,
                                 record.verification.ssim if record.verification else 1.0))
     progress(f"  {sum(r.protected for r in records)}/{len(records)} saved files no longer matched by dlib")
     return faces

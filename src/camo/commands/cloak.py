@@ -47,8 +47,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
                         help="decoy mode: a photo of the identity to pull towards (default: a built-in face)")
     parser.add_argument("--format", choices=["png", "jpeg"], default="png", help="output format (default: png)")
     parser.add_argument("--quality", type=int, default=90, help="JPEG quality with --format jpeg (default: 90)")
-    parser.add_argument("--ensure", action="store_true",
-                        help="retry a photo that dlib still matches with the next stronger preset")
+    parser.add_argument("--ensure", action=argparse.BooleanOptionalAction, default=True,
+                        help="retry a photo that dlib still matches with the next stronger preset, and say so "
+                             "(default: on; --no-ensure keeps the first result)")
     parser.add_argument("--jpeg-check", type=int, metavar="Q",
                         help="also verify a JPEG re-encode of each saved file at quality Q (e.g. 85)")
     parser.add_argument("--copy-unprotected", action="store_true",
