@@ -79,7 +79,8 @@ def write_report_if_asked(args: argparse.Namespace, results: Sequence[Result],
 
 @contextmanager
 def progress_bar(description: str, *, disable: bool) -> Iterator[Any]:
-    """A rich progress bar on stderr; yields ``update(done, total)``."""
+    """A rich progress bar on stderr; yields ``update(done, total, value=None)`` (a value, e.g. p(target) so far,
+    is shown beside the count)."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -90,13 +91,13 @@ def progress_bar(description: str, *, disable: bool) -> Iterator[Any]:
         TimeRemainingColumn,
     )
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TimeRemainingColumn())
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[value]}"),
+               TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True, disable=disable) as progress:
-        task = progress.add_task(description, total=None)
+        task = progress.add_task(description, total=None, value="")
 
-        def update(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+        def update(done: int, total: int, value: float | None = None) -> None:
+            progress.update(task, completed=done, total=total, value="" if value is None else f"{value:.2f}")
 
         yield update
 

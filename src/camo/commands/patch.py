@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from camo.cli import add_model_options, emit_json, load_model_from_args, parse_eps
+from camo.commands import console, progress_bar, write_text
 from camo.errors import InputError
 
 EPILOG_GROW = """examples:
@@ -174,29 +173,6 @@ def _floats(text: str) -> tuple[float, ...]:
 # --------------------------------------------------------------------------------------------------- helpers
 
 
-@contextmanager
-def _progress(description: str, *, disable: bool) -> Iterator[Callable[[int, int, float], None]]:
-    """A rich progress bar on stderr; yields a library callback ``(step, steps, value)``."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[value]}"), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True, disable=disable) as progress:
-        task = progress.add_task(description, total=None, value="")
-
-        def update(done: int, total: int, value: float) -> None:
-            progress.update(task, completed=done, total=total, value=f"{value:.2f}")
-
-        yield update
-
-
-def _write_json(data: dict[str, Any], path: Path) -> None:
-    from camo.images import write_bytes_atomic
-
-    write_bytes_atomic((json.dumps(data, indent=2) + "\n").encode("utf-8"), path)
-
-
 def _safe_name(label: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in label) or "patch"
 
@@ -250,7 +226,7 @@ def cmd_grow(args: argparse.Namespace) -> int:
     from camo.images import save, write_bytes_atomic
 
     model = load_model_from_args(args)
-    with _progress(f"growing a patch towards {args.target}", disable=args.json or args.quiet) as update:
+    with progress_bar(f"growing a patch towards {args.target}", disable=args.json or args.quiet) as update:
         result = grow_patch(model, args.target, size=args.size, steps=args.steps, step_size=args.step_size,
                             final_step_size=args.final_step_size, stop_at=args.stop_at, callback=update)
     out: Path = args.out
@@ -258,13 +234,11 @@ def cmd_grow(args: argparse.Namespace) -> int:
     png = save(result.patch, out / f"{name}.png")
     write_bytes_atomic(growth_gif(result), out / f"{name}.gif")
     record = {"png": png.name, "gif": f"{name}.gif", **result.to_dict()}
-    _write_json(record, out / f"{name}.json")
+    write_text(json.dumps(record, indent=2) + "\n", out / f"{name}.json")
     if args.json:
         emit_json(record)
     else:
-        from rich.console import Console
-
-        Console(stderr=True).print(
+        console().print(
             f"{model.name}: p({result.target_name}) = {result.probability:.3f} after {len(result.probabilities)} "
             f"steps ({result.patch.shape[-1]}×{result.patch.shape[-2]} px); wrote {out / name}.png, .json, .gif")
     return 0
@@ -294,7 +268,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         from camo.attacks.patch import flip_and_jitter
 
         augment = flip_and_jitter
-    with _progress(f"training a patch towards {args.target}", disable=args.json or args.quiet) as update:
+    with progress_bar(f"training a patch towards {args.target}", disable=args.json or args.quiet) as update:
         trained = universal_patch(model, x_train, target, test_images=x_test, test_labels=y_test,
                                   settings=settings, augment=augment, callback=update)
     result, evaluation = trained.result, trained.evaluation
@@ -305,13 +279,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     record = {"png": png.name, "figure": f"{name}.examples.png", **result.to_dict(), "trained_on": train_text,
               "evaluated_on": test_text, "p_target": evaluation.mean_p_target,
               "targeted_success": evaluation.targeted_success, "evaluation": evaluation.to_dict()}
-    _write_json(record, out / f"{name}.json")
+    write_text(json.dumps(record, indent=2) + "\n", out / f"{name}.json")
     if args.json:
         emit_json(record)
     else:
-        from rich.console import Console
-
-        Console(stderr=True).print(
+        console().print(
             f"{model.name}: patch → {result.target_name}, {result.patch.shape[-1]} px side "
             f"({result.area_fraction:.1%} of the image): targeted success {evaluation.targeted_success:.1%}, "
             f"fooling rate {evaluation.fooling_rate:.1%} on {evaluation.images} images of {test_text} "
@@ -346,11 +318,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"patch": str(args.patch), "results": written})
     else:
-        from rich.console import Console
-
-        console = Console(stderr=True)
+        screen = console()
         for row in written:
-            console.print(f"{row['image']} → {row['out']} (patch at x={row['at'][0]}, y={row['at'][1]})")
+            screen.print(f"{row['image']} → {row['out']} (patch at x={row['at'][0]}, y={row['at'][1]})")
     return 0
 
 
@@ -373,7 +343,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     model = load_model_from_args(args)
     patch = images.load(patch_path, channels=model.channels)[0]
     x, labels, text = load_image_set(args.images, model, split="test")
-    with _progress("evaluating", disable=args.json or args.quiet) as update:
+    with progress_bar("evaluating", disable=args.json or args.quiet) as update:
         report = patch_report(model, patch, x, target, labels=labels, scales=args.scales, seed=args.seed,
                               callback=update)
     out: Path = args.out if args.out is not None else patch_path.parent
@@ -384,15 +354,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     write_bytes_atomic(examples_figure(patch, nominal), out / f"{stem}.eval-examples.png")
     record = {"patch": str(patch_path), "model": model.name, "images": text, **report.to_dict()}
     if args.bound > 0:
-        with _progress("per-image bound", disable=args.json or args.quiet):
+        with progress_bar("per-image bound", disable=args.json or args.quiet):
             success, used = patch_bound(model, x, target, side=patch.shape[-1], labels=labels, count=args.bound,
                                         seed=args.seed)
         record["per_image_bound"] = {"targeted_success": success, "images": used, "size": patch.shape[-1]}
-    _write_json(record, out / f"{stem}.eval.json")
+    write_text(json.dumps(record, indent=2) + "\n", out / f"{stem}.eval.json")
     if args.json:
         emit_json(record)
         return 0
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"{model.name}: patch {patch_path.name} → {nominal.target_name} on {text} "
@@ -402,12 +371,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for e in report.evaluations:
         table.add_row(f"{e.scale:g}", f"{e.area_fraction:.1%}", e.placement, f"{e.targeted_success:.1%}",
                       f"{e.fooling_rate:.1%}")
-    console = Console(stderr=True)
-    console.print(table)
+    screen = console()
+    screen.print(table)
     if args.bound > 0:
         bound = record["per_image_bound"]
-        console.print(f"per-image bound: {bound['targeted_success']:.1%} of {bound['images']} images reach the "
+        screen.print(f"per-image bound: {bound['targeted_success']:.1%} of {bound['images']} images reach the "
                       f"target with a {bound['size']}-pixel patch made for each alone (random positions): about the "
                       f"best a universal patch of that size can do")
-    console.print(f"wrote {out / stem}.eval.png, .eval-examples.png, .eval.json")
+    screen.print(f"wrote {out / stem}.eval.png, .eval-examples.png, .eval.json")
     return 0
