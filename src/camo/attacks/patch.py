@@ -413,6 +413,12 @@ def grow_patch(
     )
 
 
+def _predicted_labels(model: Model, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """The model's class for every image, in batches. Shape: (N, C, H, W) -> (N,)."""
+    with torch.no_grad(), frozen(model):
+        return torch.cat([model(images[i : i + batch_size]).argmax(1) for i in range(0, len(images), batch_size)])
+
+
 def per_image_patches(
     model: Model,
     x: torch.Tensor,
@@ -484,9 +490,8 @@ def patch_bound(
     """
     _check_images(images)
     index, _ = _target_index(model, target)
-    with torch.no_grad(), frozen(model):
-        if labels is None:
-            labels = torch.cat([model(images[i : i + 256]).argmax(1) for i in range(0, len(images), 256)])
+    if labels is None:
+        labels = _predicted_labels(model, images)
     x = images[labels != index][:count]
     if len(x) == 0:
         raise InputError("patch_bound needs at least one image not of the target class")
@@ -744,10 +749,9 @@ def evaluate_patch(
     index, name = _target_index(model, target)
     small = resize_patch(patch, scale)
     height, width = images.shape[-2:]
+    if labels is None:
+        labels = _predicted_labels(model, images, batch_size)
     with torch.no_grad(), frozen(model):
-        if labels is None:
-            labels = torch.cat([model(images[i : i + batch_size]).argmax(1) for i in range(0, len(images),
-                                                                                          batch_size)])
         keep = labels != index
         kept, kept_labels = images[keep], labels[keep]
         h, w = small.shape[-2:]
@@ -815,9 +819,7 @@ def patch_report(
     if not grid:
         raise InputError(f"no scale in {list(scales)} fits a {side}-pixel patch into {width}×{height} images")
     if labels is None:
-        # Classify the clean images once rather than once per cell of the grid.
-        with torch.no_grad(), frozen(model):
-            labels = torch.cat([model(images[i : i + 256]).argmax(1) for i in range(0, len(images), 256)])
+        labels = _predicted_labels(model, images)  # once, rather than once per cell of the grid
     results = []
     for k, (s, p) in enumerate(grid):
         results.append(evaluate_patch(model, patch, images, target, labels=labels, placement=p, scale=s,
