@@ -11,6 +11,8 @@ from bench.attacks import CAMO, LIMIT, Settings
 from bench.models import Workload, resnet18_cifar, tiny_classifier
 from bench.run import (
     ROUNDING,
+    Measurement,
+    ModelResult,
     RunInfo,
     bench_model,
     compare,
@@ -18,6 +20,7 @@ from bench.run import (
     fixed_overhead,
     load_raw,
     render,
+    run_noise,
     save_plot,
     save_raw,
     summary_table,
@@ -39,6 +42,27 @@ def test_compare_tells_identical_rounding_and_direction_apart() -> None:
     assert result.max_abs == pytest.approx(16 / 255, rel=1e-5)
     assert "1 by float rounding" in result.describe() and "1 by a step in another direction" in result.describe()
     assert 0 < abs(float(rounded[0, 0, 0, 0] - x[0, 0, 0, 0])) < ROUNDING
+
+
+def _timed(seconds: dict[str, float]) -> ModelResult:
+    """A model result with one FGSM repetition per library at the given times (no model is run)."""
+    workload = Workload("toy", "toy", tiny_classifier, batch=4, shape=(3, 8, 8), fgsm_reps=1, pgd_reps=1)
+    measurements = {("FGSM", lib): Measurement("toy", "FGSM", lib, 4, seconds=[t]) for lib, t in seconds.items()}
+    return ModelResult(workload, "toy", measurements, {}, {"FGSM": 1})
+
+
+def test_summary_says_tie_only_within_the_noise_the_run_measured() -> None:
+    # torchattacks measured 0.90× the limit: nothing does less work than the limit, so this run's noise is 10 %
+    noisy = _timed({LIMIT: 1.0, CAMO: 0.98, "torchattacks": 0.90, "ART": 1.5})
+    assert run_noise([noisy]) == pytest.approx(0.10)
+    row = summary_table([noisy])[-1]
+    assert "| 0.98 ok |" in row                  # camo ≤ 1.05× the limit
+    assert "| 0.92 tie (noise ±10%) |" in row    # torchattacks ÷ camo = 0.918 ≥ 1 − 0.10
+    assert "| 1.53 MISSED |" in row              # ART ÷ camo far below 3
+    # with nothing measured below the limit there is no noise to allow: the same ratios are plain misses
+    quiet = _timed({LIMIT: 0.85, CAMO: 0.98, "torchattacks": 0.90})
+    assert run_noise([quiet]) == 0.0
+    assert summary_table([quiet])[-1] == "| toy | FGSM | 1.15 MISSED | 0.92 MISSED |"
 
 
 @pytest.mark.usefixtures("one_thread")
