@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from camo import images
 from camo.attack_files import AttackRecord, AttackSettings, attack_images
@@ -78,10 +79,42 @@ def run_demo(out_dir: str | Path, *, progress: Progress = lambda _: None) -> Pat
                          AttackSettings(method="pgd", eps=4 / 255, target="hen"), progress,
                          "ImageNet, targeted towards 'hen', PGD-10, ε = 4/255",
                          "The seed project's chicken, for any photo."))
+    blocks = _grown_blocks(out / "patches", ((mnist, "3"), (imagenet, "hen")), progress)
     faces = _face_side(out / "faces", progress)
     index = out / "index.html"
-    images.write_bytes_atomic(gallery_html(sections, out, faces=faces).encode(), index)
+    images.write_bytes_atomic(gallery_html(sections, out, blocks=blocks, faces=faces).encode(), index)
     return index
+
+
+@dataclass(frozen=True)
+class BlockRecord:
+    """One patch grown from black for the gallery: p(target) is of the saved PNG, read back and classified."""
+
+    model: str
+    target: str
+    steps: int
+    p_saved: float
+    gif: Path
+
+
+def _grown_blocks(out: Path, jobs: Sequence[tuple[Classifier, str]], progress: Progress) -> list[BlockRecord]:
+    """The seed's "adversarial block": grow each model's whole input from black towards a target, as
+    ``camo patch grow`` does, and classify the saved PNG."""
+    from camo.analysis.patch_figures import save_grown
+    from camo.attacks.patch import grow_patch
+
+    progress("growing adversarial blocks from black ...")
+    blocks = []
+    for model, target in jobs:
+        result = grow_patch(model, target)
+        record = save_grown(result, out / model.name)
+        saved = images.load(out / model.name / record["png"], channels=model.channels)
+        with torch.no_grad():
+            p_saved = float(model(saved).softmax(dim=1)[0, result.target])
+        blocks.append(BlockRecord(model.name, result.target_name, len(result.probabilities), p_saved,
+                                  out / model.name / record["gif"]))
+        progress(f"  {model.name}: p({result.target_name}) = {p_saved:.3f} for the saved PNG")
+    return blocks
 
 
 def _face_inputs(folder: Path) -> list[Path]:
@@ -129,7 +162,20 @@ class FaceRecord:
     ssim: float
 
 
-def gallery_html(sections: Sequence[Section], root: Path, *, faces: Sequence[FaceRecord] = ()) -> str:
+def _section_html(intro: str, header: Sequence[str], rows: Sequence[Sequence[str]],
+                  figures: Sequence[tuple[Path, str]], root: Path) -> list[str]:
+    """A gallery section: its intro (HTML), a table (cells already HTML) and its figures linked relative to root."""
+    parts = [intro, "<table><tr>" + "".join(f"<th>{h}</th>" for h in header) + "</tr>"]
+    parts += ["<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows]
+    parts.append("</table>")
+    for figure, alt in figures:
+        rel = Path(figure).resolve().relative_to(root.resolve())
+        parts.append(f"<img src='{html.escape(rel.as_posix())}' alt='{html.escape(alt)}'>")
+    return parts
+
+
+def gallery_html(sections: Sequence[Section], root: Path, *, blocks: Sequence[BlockRecord] = (),
+                 faces: Sequence[FaceRecord] = ()) -> str:
     """A self-contained page (figures linked relatively) with one table and the figures per section."""
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>camo demo</title>",
@@ -140,31 +186,31 @@ def gallery_html(sections: Sequence[Section], root: Path, *, faces: Sequence[Fac
         "and classified again: the table shows what the model says about the <em>saved file</em>.</p>",
     ]
     for section in sections:
-        parts.append(f"<h2>{html.escape(section.title)}</h2><p>{html.escape(section.about)}</p>")
-        parts.append("<table><tr><th>image</th><th>original</th><th>saved adversarial</th>"
-                     "<th>fooled after 8-bit save</th><th>L∞ (/255)</th></tr>")
-        for r in section.records:
-            ok = "yes" if r.survived_quantisation else "<span class='no'>no</span>"
-            parts.append(
-                f"<tr><td>{html.escape(Path(r.source).name)}</td>"
-                f"<td>{html.escape(r.original.label)} ({r.original.confidence:.0%})</td>"
-                f"<td>{html.escape(r.saved.label)} ({r.saved.confidence:.0%})</td><td>{ok}</td>"
-                f"<td>{r.linf * 255:.3g}</td></tr>")
-        parts.append("</table>")
-        for r in section.records:
-            rel = Path(r.figure).resolve().relative_to(root.resolve())
-            parts.append(f"<img src='{html.escape(rel.as_posix())}' alt='{html.escape(Path(r.source).name)}'>")
+        parts += _section_html(
+            f"<h2>{html.escape(section.title)}</h2><p>{html.escape(section.about)}</p>",
+            ("image", "original", "saved adversarial", "fooled after 8-bit save", "L∞ (/255)"),
+            [(html.escape(Path(r.source).name), f"{html.escape(r.original.label)} ({r.original.confidence:.0%})",
+              f"{html.escape(r.saved.label)} ({r.saved.confidence:.0%})",
+              "yes" if r.survived_quantisation else "<span class='no'>no</span>", f"{r.linf * 255:.3g}")
+             for r in section.records],
+            [(Path(r.figure), Path(r.source).name) for r in section.records], root)
+    if blocks:
+        parts += _section_html(
+            "<h2>Adversarial blocks grown from black (the seed's Minecraft texture)</h2>"
+            "<p>Start from an all-black input and repeat the targeted FGSM step until the model sees the target; "
+            "each animation shows one frame per step. p(target) is the model's answer for the saved 8-bit PNG. "
+            "<code>camo patch grow</code> does this for any model and target, also inside a small square "
+            "(<code>--size</code>).</p>",
+            ("model", "target", "steps", "p(target), saved PNG"),
+            [(html.escape(b.model), html.escape(b.target), str(b.steps), f"{b.p_saved:.3f}") for b in blocks],
+            [(b.gif, b.target) for b in blocks], root)
     if faces:
-        parts.append("<h2>Face cloaking (dodge, default preset), verified by dlib on the saved files</h2>"
-                     "<p>original / perturbation (amplified, scale in the <a href='faces/report.html'>report</a>) "
-                     "/ cloaked. Protects against dlib / face_recognition matching; not tested against other "
-                     "recognizers.</p><table><tr><th>photo</th><th>dlib's verdict</th><th>SSIM</th></tr>")
-        for face in faces:
-            parts.append(f"<tr><td>{html.escape(face.name)}</td><td>{html.escape(face.verdict)}</td>"
-                         f"<td>{face.ssim:.4f}</td></tr>")
-        parts.append("</table>")
-        for face in faces:
-            rel = Path(face.figure).resolve().relative_to(root.resolve())
-            parts.append(f"<img src='{html.escape(rel.as_posix())}' alt='{html.escape(face.name)}'>")
+        parts += _section_html(
+            "<h2>Face cloaking (dodge, default preset), verified by dlib on the saved files</h2>"
+            "<p>original / perturbation (amplified, scale in the <a href='faces/report.html'>report</a>) / cloaked. "
+            "Protects against dlib / face_recognition matching; not tested against other recognizers.</p>",
+            ("photo", "dlib's verdict", "SSIM"),
+            [(html.escape(f.name), html.escape(f.verdict), f"{f.ssim:.4f}") for f in faces],
+            [(f.figure, f.name) for f in faces], root)
     parts.append("</body></html>")
     return "\n".join(parts)

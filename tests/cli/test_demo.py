@@ -10,6 +10,8 @@ import pytest
 from PIL import Image
 
 from camo.cli import main
+from camo.images import load
+from camo.models import load_model
 
 
 def test_demo_writes_a_gallery(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -28,3 +30,11 @@ def test_demo_writes_a_gallery(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert all(r["saved"]["label"] == "3" for r in targeted)
     hen = json.loads((out / "imagenet-hen" / "results.json").read_text())["results"]
     assert all(r["saved"]["label"] == "hen" for r in hen), [r["saved"] for r in hen]
+    # The blocks grown from black: the saved PNG, read back here, is the target; the GIF has a frame per step.
+    block = json.loads((out / "patches" / "mnist" / "3.json").read_text())
+    mnist = load_model("mnist")
+    saved = load(out / "patches" / "mnist" / block["png"], channels=1)
+    assert mnist.label_name(int(mnist(saved).argmax(1))) == "3"
+    with Image.open(out / "patches" / "mnist" / block["gif"]) as gif:
+        assert getattr(gif, "n_frames", 1) == block["steps_run"] > 1
+    assert "Adversarial blocks grown from black" in page and "patches/imagenet/hen.gif" in page

@@ -1,12 +1,16 @@
 """Figures for adversarial patches, drawn from result objects (they never run attacks): the growth GIF, the patch
-pasted into sample images with the model's verdicts, and success against patch size and placement.
+pasted into sample images with the model's verdicts, and success against patch size and placement; and the files a
+grown patch is saved as (:func:`save_grown`).
 """
 
 from __future__ import annotations
 
 import io
+import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -18,7 +22,7 @@ from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
 from camo.attacks.patch import GrowResult, PatchEvaluation, PatchReport
-from camo.images import refuse_inputs, to_uint8, write_bytes_atomic
+from camo.images import refuse_inputs, save, to_uint8, write_bytes_atomic
 
 
 def _frame(image: torch.Tensor, side: int, caption: str) -> Image.Image:
@@ -148,10 +152,31 @@ def save_figure(data: bytes, path: str | os.PathLike[str], *, protect: Iterable[
     write_bytes_atomic(data, path)
 
 
+def file_stem(label: str) -> str:
+    """A file name from a class name: letters, digits, '-' and '_' kept, anything else '_' ("tabby, tabby cat" ->
+    "tabby__tabby_cat")."""
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in label) or "patch"
+
+
+def save_grown(result: GrowResult, folder: str | os.PathLike[str], *,
+               protect: Iterable[str | os.PathLike[str]] = ()) -> dict[str, Any]:
+    """Write a grown patch as ``NAME.png`` (8-bit, no metadata), ``NAME.gif`` (its growth, one frame per step) and
+    ``NAME.json`` (:meth:`GrowResult.to_dict` plus the two file names), NAME from the target's name; each file is
+    written atomically and never onto a protected path. Returns the JSON record."""
+    folder = Path(folder)
+    name = file_stem(result.target_name)
+    png = save(result.patch, folder / f"{name}.png", protect=protect)
+    save_figure(growth_gif(result), folder / f"{name}.gif", protect=protect)
+    record = {"png": png.name, "gif": f"{name}.gif", **result.to_dict()}
+    save_figure((json.dumps(record, indent=2) + "\n").encode(), folder / f"{name}.json", protect=protect)
+    return record
+
+
 def gif_frame_count(data: bytes) -> int:
     """How many frames a GIF holds (used to check that a written GIF plays)."""
     with Image.open(io.BytesIO(data)) as img:
         return int(getattr(img, "n_frames", 1))
 
 
-__all__ = ["examples_figure", "gif_frame_count", "growth_gif", "report_figure", "save_figure", "size_curve_figure"]
+__all__ = ["examples_figure", "file_stem", "gif_frame_count", "growth_gif", "report_figure", "save_figure",
+           "save_grown", "size_curve_figure"]

@@ -173,10 +173,6 @@ def _floats(text: str) -> tuple[float, ...]:
 # --------------------------------------------------------------------------------------------------- helpers
 
 
-def _safe_name(label: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in label) or "patch"
-
-
 def load_image_set(spec: str, model: Any, *, split: str, crops: int = 256,
                    seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None, str]:
     """Images named on the command line, shaped for the model: (x, labels or None, description).
@@ -221,20 +217,16 @@ def load_image_set(spec: str, model: Any, *, split: str, crops: int = 256,
 
 
 def cmd_grow(args: argparse.Namespace) -> int:
-    from camo.analysis.patch_figures import growth_gif
+    from camo.analysis.patch_figures import file_stem, save_grown
     from camo.attacks.patch import grow_patch
-    from camo.images import save, write_bytes_atomic
 
     model = load_model_from_args(args)
     with progress_bar(f"growing a patch towards {args.target}", disable=args.json or args.quiet) as update:
         result = grow_patch(model, args.target, size=args.size, steps=args.steps, step_size=args.step_size,
                             final_step_size=args.final_step_size, stop_at=args.stop_at, callback=update)
     out: Path = args.out
-    name = _safe_name(result.target_name)
-    png = save(result.patch, out / f"{name}.png")
-    write_bytes_atomic(growth_gif(result), out / f"{name}.gif")
-    record = {"png": png.name, "gif": f"{name}.gif", **result.to_dict()}
-    write_text(json.dumps(record, indent=2) + "\n", out / f"{name}.json")
+    name = file_stem(result.target_name)
+    record = save_grown(result, out)
     if args.json:
         emit_json(record)
     else:
@@ -245,7 +237,7 @@ def cmd_grow(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from camo.analysis.patch_figures import examples_figure
+    from camo.analysis.patch_figures import examples_figure, file_stem
     from camo.attacks.patch import TrainSettings, universal_patch
     from camo.images import save, write_bytes_atomic
 
@@ -273,7 +265,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                                   settings=settings, augment=augment, callback=update)
     result, evaluation = trained.result, trained.evaluation
     out: Path = args.out
-    name = _safe_name(result.target_name)
+    name = file_stem(result.target_name)
     png = save(result.patch, out / f"{name}.png")
     write_bytes_atomic(examples_figure(trained.quantized, evaluation), out / f"{name}.examples.png")
     record = {"png": png.name, "figure": f"{name}.examples.png", **result.to_dict(), "trained_on": train_text,
