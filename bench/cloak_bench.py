@@ -4,6 +4,7 @@
 Run from the repository root::
 
     PYTHONPATH=src:. python bench/cloak_bench.py protection --presets low mid high --out /tmp/cloak-bench
+    PYTHONPATH=src:. python bench/cloak_bench.py protection --presets mid --downscale 0.75 0.5 --out /tmp/cloak-bench
     PYTHONPATH=src:. python bench/cloak_bench.py knn --preset mid --seed 0 --out /tmp/cloak-bench
     PYTHONPATH=src:. python bench/cloak_bench.py speed --presets mid --out /tmp/cloak-bench
     PYTHONPATH=src:. python bench/cloak_bench.py big --out /tmp/cloak-bench      # a 24 MP photo
@@ -58,6 +59,13 @@ def jpeg(pixels: np.ndarray, quality: int) -> np.ndarray:
         return np.asarray(img.convert("RGB"))
 
 
+def downscale(pixels: np.ndarray, factor: float) -> np.ndarray:
+    """What a site that shrinks uploads does: Lanczos resize by ``factor`` (then dlib sees smaller faces)."""
+    img = Image.fromarray(pixels)
+    size = (max(1, round(img.width * factor)), max(1, round(img.height * factor)))
+    return np.asarray(img.resize(size, Image.Resampling.LANCZOS))
+
+
 def clean_gallery(recognizer: Recognizer, paths: list[Path]) -> dict[Path, list[np.ndarray]]:
     return {p: recognizer.dlib_descriptors(p) for p in paths}
 
@@ -80,13 +88,20 @@ def protection(args: argparse.Namespace) -> dict[str, Any]:
                 continue
             faces_png = recognizer.dlib_descriptors(saved)
             faces_jpg = recognizer.dlib_descriptors(jpeg(saved, 85))
+            faces_small = {f: recognizer.dlib_descriptors(downscale(saved, f)) for f in args.downscale}
+            # the same shrink of the clean photo: how far resizing alone moves dlib's descriptor
+            clean_small = {f: recognizer.dlib_descriptors(downscale(to_rgb_uint8(path), f)) for f in args.downscale}
             for face in record.result.faces:
                 # dlib's own descriptor of this face in the clean photo (face.descriptor is the cloak's twin's).
                 own = min(gallery[path], key=lambda g, f=face: float(np.linalg.norm(g - f.descriptor)))
                 same = [g for g in everyone if np.linalg.norm(g - own) <= TOLERANCE]
                 png = min((float(np.linalg.norm(f - g)) for f in faces_png for g in same), default=None)
                 jpg = min((float(np.linalg.norm(f - g)) for f in faces_jpg for g in same), default=None)
-                rows.append({"photo": str(path.relative_to(FACES)), "megapixels": saved.size / 3e6,
+                small = {f"x{f:g}_min_distance": min((float(np.linalg.norm(d - g)) for d in ds for g in same),
+                                                     default=None) for f, ds in faces_small.items()}
+                small |= {f"x{f:g}_clean_distance": min((float(np.linalg.norm(d - own)) for d in ds), default=None)
+                          for f, ds in clean_small.items()}
+                rows.append({"photo": str(path.relative_to(FACES)), "megapixels": saved.size / 3e6, **small,
                              "faces_in_photo": len(record.result.faces), "same_person_photos": len(same),
                              "png_min_distance": png, "jpeg85_min_distance": jpg,
                              "psnr": record.verification.psnr, "ssim": record.verification.ssim,
@@ -110,6 +125,14 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "faces": len(rows),
         "png_protected": sum(ok(r["png_min_distance"]) for r in rows),
         "jpeg85_protected": sum(ok(r["jpeg85_min_distance"]) for r in rows),
+        **{key.replace("_min_distance", "_protected"): sum(ok(r[key]) for r in rows)
+           for key in rows[0] if key.startswith("x") and key.endswith("_min_distance")},
+        **{key.replace("_clean_distance", "_clean_found"): sum(r[key] is not None for r in rows)
+           for key in rows[0] if key.startswith("x") and key.endswith("_clean_distance")},
+        **{key.replace("_clean_distance", "_clean_median_shift"):
+           statistics.median(r[key] for r in rows if r[key] is not None)
+           for key in rows[0] if key.startswith("x") and key.endswith("_clean_distance")
+           and any(r[key] is not None for r in rows)},
         "median_psnr": statistics.median(r["psnr"] for r in photos_seen.values()),
         "median_ssim": statistics.median(r["ssim"] for r in photos_seen.values()),
         "median_face_psnr": statistics.median(r["face_psnr"] for r in photos_seen.values()),
@@ -235,6 +258,9 @@ def main() -> None:
     parser.add_argument("--preset", default="mid")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0, help="knn: seed of the cloak's randomness")
+    parser.add_argument("--downscale", type=float, nargs="*", default=[],
+                        help="protection: also match the saved file shrunk by these factors (e.g. 0.5), as an "
+                             "upload site might; the clean photo shrunk the same way gives the baseline")
     parser.add_argument("--out", type=Path, default=Path("/tmp/cloak-bench"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
