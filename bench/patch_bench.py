@@ -7,8 +7,9 @@ every MNIST test digit of another class. Beside it, the *per-image bound*: a sep
 universal patch can at best match patches made for each image, so the bound estimates what is reachable at that
 size at all.
 
-``--heads`` also trains mnist CNNs with a global-average or global-max-pooling head (the same recipe otherwise,
-not cached) and measures them at ``--head-side``: is the built-in model's flatten→linear head the reason?
+``--heads`` also trains other mnist networks with the same recipe (not cached) and measures them at ``--head-side``:
+CNNs with a global-average or global-max-pooling head (is the built-in model's flatten→linear head the reason?) and a
+fully connected network (are convolutions the reason?).
 
 Usage (repository root): python bench/patch_bench.py [--data DIR] [--targets 8,4] [--sides 5,6,7,8,9,10,11]
 """
@@ -50,7 +51,17 @@ def pooled_network(pool: nn.Module) -> Callable[[], nn.Module]:
     return make
 
 
-HEADS = {"avg": pooled_network(nn.AdaptiveAvgPool2d(1)), "max": pooled_network(nn.AdaptiveMaxPool2d(1))}
+def mlp_network() -> nn.Module:
+    """No convolutions at all: 784 → 256 → 256 → 10 with ReLUs (does weight sharing make the CNN hard to patch?)."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
+                         nn.Linear(256, 10))
+
+
+HEADS: dict[str, tuple[str, Callable[[], nn.Module]]] = {
+    "avg": ("global avg-pool head", pooled_network(nn.AdaptiveAvgPool2d(1))),
+    "max": ("global max-pool head", pooled_network(nn.AdaptiveMaxPool2d(1))),
+    "mlp": ("fully connected net", mlp_network),
+}
 
 
 @dataclass(frozen=True)
@@ -98,6 +109,8 @@ def plot(rows: list[Row], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
     for target in sorted({r.target for r in rows if r.model == "mnist"}):
         mine = sorted((r for r in rows if r.model == "mnist" and r.target == target), key=lambda r: r.area)
+        if len(mine) < 2:  # a curve needs two sizes; single-size rows are in the table
+            continue
         areas = [100 * r.area for r in mine]
         line, = ax.plot(areas, [100 * r.universal for r in mine], marker="o", label=f"universal patch → {target}")
         ax.plot(areas, [100 * r.bound for r in mine], marker="s", linestyle="--", color=line.get_color(),
@@ -142,16 +155,27 @@ def write(rows: list[Row], args: argparse.Namespace, seconds: float, command: st
     plot(rows, HERE / "patch_size_curve.png")
 
 
+def previous_commands() -> str:
+    """The commands recorded in PATCH_MNIST.md (several joined by "` then `"), or "" without one."""
+    report = HERE / "PATCH_MNIST.md"
+    prefix = "Command (repository root): `"
+    for line in report.read_text().splitlines() if report.exists() else []:
+        if line.startswith(prefix):
+            return line.removeprefix(prefix).rstrip().removesuffix("`")
+    return ""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=HERE.parent.parent / "shared/data/classification/mnist_t10k",
                         help="folder with the MNIST test idx files")
     parser.add_argument("--targets", default="8,4")
-    parser.add_argument("--sides", default="5,6,7,8,9,10,11", help="patch sides in pixels (8 px = 8.2%% of 28×28)")
+    parser.add_argument("--sides", default="5,6,7,8,9,10,11",
+                        help="patch sides in pixels (8 px = 8.2%% of 28×28); '' measures only --heads")
     parser.add_argument("--steps", type=int, default=300, help="training steps of each universal patch")
     parser.add_argument("--bound-count", type=int, default=300, help="test digits for the per-image bound")
     parser.add_argument("--bound-steps", type=int, default=200)
-    parser.add_argument("--heads", default="", help="also these heads, comma-separated: avg,max")
+    parser.add_argument("--heads", default="", help="also these networks, comma-separated: avg,max,mlp")
     parser.add_argument("--head-side", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
@@ -160,32 +184,32 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     command = "python bench/patch_bench.py " + " ".join(
-        f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in vars(args).items()
-        if k != "data" and v is not False and v != "")
+        f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}" if v != "" else " ''") for k, v in vars(args).items()
+        if k != "data" and v is not False and not (k == "heads" and v == ""))
     rows: list[Row] = []
     raw = HERE / "patch_raw.json"
     if args.append and raw.exists():
         rows = [Row(**r) for r in json.loads(raw.read_text())]
-        previous = (HERE / "PATCH_MNIST.md").read_text().split("`")[1] if (HERE / "PATCH_MNIST.md").exists() else ""
-        command = f"{previous}` then `{command}" if previous.startswith("python") else command
+        command = f"{previous_commands()}` then `{command}".removeprefix("` then `")
     start = time.perf_counter()
     x_train, y_train, _, _ = mnist_digits()
     test = mnist_test(args.data)
     targets = [int(t) for t in args.targets.split(",")]
     model = camo.load_model("mnist")
     for target in targets:
-        for side in (int(s) for s in args.sides.split(",")):
+        for side in (int(s) for s in filter(None, args.sides.split(","))):
             rows.append(measure(model, "mnist", target, side, args, (x_train, y_train), test))
             write(rows, args, time.perf_counter() - start, command)
     for head in filter(None, args.heads.split(",")):
-        net = train_mnist(network=HEADS[head])
+        description, network = HEADS[head]
+        net = train_mnist(network=network)
         other = camo.Classifier(net, labels=[str(d) for d in range(10)], input_size=(28, 28), channels=1,
-                                name=f"mnist, global {head}-pool head")
+                                name=f"mnist, {description}")
         with torch.no_grad():
             accuracy = float((other(test[0]).argmax(1) == test[1]).float().mean())
         print(f"{head} head: clean test accuracy {accuracy:.2%}", flush=True)
         for target in targets:
-            row = measure(other, f"{head}-pool head ({accuracy:.1%} clean)", target, args.head_side, args,
+            row = measure(other, f"{description} ({accuracy:.1%} clean)", target, args.head_side, args,
                           (x_train, y_train), test)
             rows.append(row)
             write(rows, args, time.perf_counter() - start, command)
