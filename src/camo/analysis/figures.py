@@ -7,7 +7,6 @@ raised, darker = lowered, with the scale written on the figure.
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 
+from camo.analysis.plots import png_bytes
 from camo.images import refuse_inputs, write_bytes_atomic
 
 if TYPE_CHECKING:
@@ -72,10 +72,7 @@ def attack_figure(x: torch.Tensor, x_adv: torch.Tensor, record: AttackRecord) ->
           f"{saved.label} ({saved.confidence:.0%}) — {verdict}")
     fig.suptitle(f"ε = {record.eps * 255:.3g}/255 (L∞ of saved change: {record.linf * 255:.3g}/255)", fontsize=10)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    return buffer.getvalue()
+    return png_bytes(fig)
 
 
 def save_attack_figure(

@@ -18,9 +18,9 @@ matplotlib.use("Agg")  # files only; never open a window
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
+from camo.analysis.plots import png_bytes
 from camo.attacks.patch import GrowResult, PatchEvaluation, PatchReport
 from camo.images import refuse_inputs, save, to_uint8, write_bytes_atomic
 
@@ -74,13 +74,6 @@ def _show(ax: Axes, image: torch.Tensor, title: str, color: str = "black") -> No
     ax.set_yticks([])
 
 
-def _png(fig: Figure) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    return buffer.getvalue()
-
-
 def examples_figure(patch: torch.Tensor, evaluation: PatchEvaluation, *, title: str | None = None) -> bytes:
     """PNG bytes: the patch, then the evaluation's example images with the patch in them and what the model says
     (green where it says the target).
@@ -98,7 +91,7 @@ def examples_figure(patch: torch.Tensor, evaluation: PatchEvaluation, *, title: 
     fig.suptitle(title or f"target {evaluation.target_name}: {evaluation.targeted_success:.1%} targeted success on "
                  f"{evaluation.images} images ({evaluation.placement} placement)", fontsize=10)
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def report_figure(report: PatchReport) -> bytes:
@@ -125,7 +118,7 @@ def report_figure(report: PatchReport) -> bytes:
     n = evaluations[0].images if evaluations else 0
     fig.suptitle(f"patch success against size and placement ({n} images not of the target)", fontsize=10)
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def size_curve_figure(curves: Mapping[str, Sequence[PatchEvaluation]]) -> bytes:
@@ -143,7 +136,7 @@ def size_curve_figure(curves: Mapping[str, Sequence[PatchEvaluation]]) -> bytes:
     ax.legend(fontsize=8)
     ax.set_title("universal patch: success against size (random positions)", fontsize=10)
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def save_figure(data: bytes, path: str | os.PathLike[str], *, protect: Iterable[str | os.PathLike[str]] = ()) -> None:

@@ -25,9 +25,12 @@ if TYPE_CHECKING:
 
 
 def png_bytes(fig: Figure, *, dpi: int = 100) -> bytes:
-    """Render a figure to PNG bytes and close it (figures left open leak memory in long runs)."""
+    """Render a figure to PNG bytes and close it (figures left open leak memory in long runs).
+
+    No metadata: matplotlib's default "Software" text chunk is left out, like everything else camo writes.
+    """
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
+    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
     plt.close(fig)
     return buffer.getvalue()
 
