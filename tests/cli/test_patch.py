@@ -93,3 +93,26 @@ def test_bad_inputs_give_one_line_errors(tmp_path: Path, capsys: pytest.CaptureF
     assert "unknown label 'eleven'" in capsys.readouterr().err
     assert main(["patch", "train", "--target", "3", "--images", "nowhere", "--out", str(tmp_path)]) == 1
     assert "'nowhere' is not mnist" in capsys.readouterr().err
+
+
+def test_train_never_writes_over_its_training_images(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    digits = tmp_path / "digits"
+    digits.mkdir()
+    rng = np.random.default_rng(0)
+    for d in range(4):
+        Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(digits / f"{d}.png")
+    before = {p.name: p.read_bytes() for p in digits.iterdir()}
+    # the patch towards 3 would be written as digits/3.png: refused up front, nothing written
+    assert main(["patch", "train", "--model", "mnist", "--target", "3", "--images", str(digits), "--steps", "2",
+                 "--out", str(digits)]) == 1
+    assert "3.png: refusing to overwrite an input file" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in digits.iterdir()} == before
+
+
+def test_a_built_in_set_the_model_cannot_take_is_a_clear_error(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "p.png")
+    assert main(["patch", "eval", str(tmp_path / "p.png"), "--model", "imagenet", "--target", "hen",
+                 "--images", "mnist"]) == 1
+    err = capsys.readouterr().err
+    assert "mnist digits are 1×28×28 images but imagenet takes 3×224×224" in err and "Traceback" not in err

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -49,9 +49,11 @@ def load_image_for(model: Any, path: str | os.PathLike[str]) -> Any:
     return images.load(path, channels=model.channels, size=model.input_size)
 
 
-def write_text(text: str, path: Path) -> Path:
-    from camo.images import write_bytes_atomic
+def write_text(text: str, path: Path, *, protect: Iterable[str | os.PathLike[str]] = ()) -> Path:
+    """Write UTF-8 text atomically, never onto one of the ``protect`` files (the job's inputs)."""
+    from camo.images import refuse_inputs, write_bytes_atomic
 
+    refuse_inputs(path, protect)
     return write_bytes_atomic(text.encode("utf-8"), path)
 
 

@@ -184,12 +184,14 @@ def load_image_set(spec: str, model: Any, *, split: str, crops: int = 256,
 
     if spec == "mnist":
         x_train, y_train, x_held, y_held = mnist_digits()
+        _fits(x_train, model, "mnist digits")
         return (x_train, y_train, "mnist training split") if split == "train" \
             else (x_held, y_held, "mnist held-out split")
     if spec.startswith("mnist-test:"):
         from camo.datasets import mnist_test
 
         x, y = mnist_test(spec.split(":", 1)[1])
+        _fits(x, model, "MNIST test digits")
         return x, y, "MNIST test set"
     size = model.input_size
     if size is None:
@@ -201,16 +203,34 @@ def load_image_set(spec: str, model: Any, *, split: str, crops: int = 256,
 
         photos = [photo for _, photo in bundled_photos()]
         x = photo_crops(photos, crops, size, generator=torch.Generator().manual_seed(seed))
+        _fits(x, model, "bundled photo crops")
         return x, None, f"{crops} crops of {len(photos)} bundled photos"
     folder = Path(spec)
     if not folder.is_dir():
         raise InputError(f"{spec!r} is not mnist, mnist-test:DIR, bundled, or a folder of images")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in
-                   (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm"))
+    files = image_files(spec)
     if not files:
         raise InputError(f"{folder}: no image files there")
     x = torch.cat([images.load(p, channels=model.channels, size=size) for p in files])
     return x, None, f"{len(files)} images from {folder}"
+
+
+def image_files(spec: str | None) -> list[Path]:
+    """The image files of a folder named by --images/--test (none for mnist, mnist-test:DIR, bundled): what a
+    patch command loads, and so must never write over. Hidden files (macOS ``._x.jpg``) are skipped."""
+    if spec is None or spec in ("mnist", "bundled") or spec.startswith("mnist-test:") or not Path(spec).is_dir():
+        return []
+    return sorted(p for p in Path(spec).iterdir() if p.is_file() and not p.name.startswith(".")
+                  and p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm"))
+
+
+def _fits(x: torch.Tensor, model: Any, description: str) -> None:
+    """Refuse a built-in data set the model cannot take (MNIST digits for an RGB model, photos for a grey one)."""
+    expected = (int(model.channels), *model.input_size) if model.input_size is not None else None
+    if expected is not None and tuple(x.shape[1:]) != expected:
+        shape = "×".join(str(v) for v in x.shape[1:])
+        raise InputError(f"{description} are {shape} images but {model.name} takes "
+                         f"{'×'.join(str(v) for v in expected)}; give a folder of images instead")
 
 
 # --------------------------------------------------------------------------------------------------- commands
@@ -237,12 +257,17 @@ def cmd_grow(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from camo.analysis.patch_figures import examples_figure, file_stem
+    from camo.analysis.patch_figures import examples_figure, file_stem, save_figure
     from camo.attacks.patch import TrainSettings, universal_patch
-    from camo.images import save, write_bytes_atomic
+    from camo.images import refuse_inputs, save
 
     model = load_model_from_args(args)
     target = model.label_index(args.target)
+    out: Path = args.out
+    name = file_stem(str(model.label_name(target)))
+    protect = [*image_files(args.images), *image_files(args.test)]
+    for suffix in (".png", ".examples.png", ".json"):  # refuse before minutes of training, not after
+        refuse_inputs(out / f"{name}{suffix}", protect)
     x_train, y_train, train_text = load_image_set(args.images, model, split="train", crops=args.crops,
                                                   seed=args.seed)
     if args.test is not None:
@@ -264,14 +289,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         trained = universal_patch(model, x_train, target, test_images=x_test, test_labels=y_test,
                                   settings=settings, augment=augment, callback=update)
     result, evaluation = trained.result, trained.evaluation
-    out: Path = args.out
-    name = file_stem(result.target_name)
-    png = save(result.patch, out / f"{name}.png")
-    write_bytes_atomic(examples_figure(trained.quantized, evaluation), out / f"{name}.examples.png")
+    png = save(result.patch, out / f"{name}.png", protect=protect)
+    save_figure(examples_figure(trained.quantized, evaluation), out / f"{name}.examples.png", protect=protect)
     record = {"png": png.name, "figure": f"{name}.examples.png", **result.to_dict(), "trained_on": train_text,
               "evaluated_on": test_text, "p_target": evaluation.mean_p_target,
               "targeted_success": evaluation.targeted_success, "evaluation": evaluation.to_dict()}
-    write_text(json.dumps(record, indent=2) + "\n", out / f"{name}.json")
+    write_text(json.dumps(record, indent=2) + "\n", out / f"{name}.json", protect=protect)
     if args.json:
         emit_json(record)
     else:
@@ -318,9 +341,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from camo import images
-    from camo.analysis.patch_figures import examples_figure, report_figure
+    from camo.analysis.patch_figures import examples_figure, report_figure, save_figure
     from camo.attacks.patch import patch_bound, patch_report
-    from camo.images import write_bytes_atomic
 
     patch_path: Path = args.patch
     target = args.target
@@ -340,17 +362,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
                               callback=update)
     out: Path = args.out if args.out is not None else patch_path.parent
     stem = patch_path.stem
-    write_bytes_atomic(report_figure(report), out / f"{stem}.eval.png")
+    protect = [patch_path, sidecar, *image_files(args.images)]
+    save_figure(report_figure(report), out / f"{stem}.eval.png", protect=protect)
     nominal = next((e for e in report.evaluations if e.scale == 1.0 and e.placement == "random"),
                    report.evaluations[0])
-    write_bytes_atomic(examples_figure(patch, nominal), out / f"{stem}.eval-examples.png")
+    save_figure(examples_figure(patch, nominal), out / f"{stem}.eval-examples.png", protect=protect)
     record = {"patch": str(patch_path), "model": model.name, "images": text, **report.to_dict()}
     if args.bound > 0:
         with progress_bar("per-image bound", disable=args.json or args.quiet):
             success, used = patch_bound(model, x, target, side=patch.shape[-1], labels=labels, count=args.bound,
                                         seed=args.seed)
         record["per_image_bound"] = {"targeted_success": success, "images": used, "size": patch.shape[-1]}
-    write_text(json.dumps(record, indent=2) + "\n", out / f"{stem}.eval.json")
+    write_text(json.dumps(record, indent=2) + "\n", out / f"{stem}.eval.json", protect=protect)
     if args.json:
         emit_json(record)
         return 0
