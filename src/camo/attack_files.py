@@ -145,9 +145,7 @@ def attack_images(
     target = validate(model, settings)
     channels = model.channels
     loaded = [(Path(p), images.load(p, channels=channels, size=model.input_size)) for p in paths]
-    stems = [p.stem for p, _ in loaded]
-    if len(set(stems)) != len(stems):
-        raise InputError("two inputs share a file name stem; their outputs would collide. Attack them separately")
+    images.check_unique_stems(p for p, _ in loaded)
     out = Path(out_dir)
     suffix = ".png" if settings.image_format == "png" else ".jpg"
     records: list[AttackRecord] = []

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from camo.errors import ImageError
+from camo.errors import ImageError, InputError
 
 log = logging.getLogger("camo")
 
@@ -283,6 +283,17 @@ def save(
         img.save(buffer, format="PNG", compress_level=png_level)
     write_bytes_atomic(buffer.getvalue(), path)
     return path
+
+
+def check_unique_stems(paths: Iterable[str | os.PathLike[str]]) -> None:
+    """Raise :class:`InputError` when two inputs share a file name stem (``a.png``, ``a.jpg``, ``x/a.png``):
+    outputs named ``<stem>.<something>`` in one folder would overwrite each other."""
+    seen: dict[str, Path] = {}
+    for path in map(Path, paths):
+        if path.stem in seen:
+            raise InputError(f"{seen[path.stem]} and {path} share the name {path.stem!r}: their outputs would "
+                             "collide. Run them separately or rename one")
+        seen[path.stem] = path
 
 
 def refuse_inputs(path: str | os.PathLike[str], protect: Iterable[str | os.PathLike[str]]) -> None:

@@ -83,7 +83,7 @@ def test_bad_inputs_give_one_line_errors(tmp_path: Path, capsys: pytest.CaptureF
     Image.fromarray(np.zeros((6, 6), np.uint8)).save(tmp_path / "small.png")
     assert main(["patch", "apply", str(tmp_path / "p.png"), str(tmp_path / "small.png"), "--out",
                  str(tmp_path / "o")]) == 1
-    assert "does not fit a 6×6 image" in capsys.readouterr().err
+    assert "small.png: the 8×8 patch does not fit this 6×6 image" in capsys.readouterr().err
     assert main(["patch", "apply", str(tmp_path / "p.png"), str(tmp_path / "p.png"), "--at", "0,0", "--out",
                  str(tmp_path)]) == 0  # writes p.patched.png, never onto the input
     capsys.readouterr()
@@ -116,3 +116,21 @@ def test_a_built_in_set_the_model_cannot_take_is_a_clear_error(tmp_path: Path,
                  "--images", "mnist"]) == 1
     err = capsys.readouterr().err
     assert "mnist digits are 1×28×28 images but imagenet takes 3×224×224" in err and "Traceback" not in err
+
+
+def test_apply_checks_every_image_before_writing_any(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    Image.fromarray(np.full((8, 8), 255, np.uint8)).save(tmp_path / "p.png")
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(tmp_path / "a.png")
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(tmp_path / "a.jpg")
+    Image.fromarray(np.zeros((6, 6), np.uint8)).save(tmp_path / "tiny.png")
+    out = tmp_path / "out"
+    # a.png and a.jpg would both become a.patched.png
+    assert main(["patch", "apply", str(tmp_path / "p.png"), str(tmp_path / "a.png"), str(tmp_path / "a.jpg"),
+                 "--out", str(out)]) == 1
+    assert "share the name 'a'" in capsys.readouterr().err
+    # the second image is too small: the error names it, and the first image's output is not written either
+    assert main(["patch", "apply", str(tmp_path / "p.png"), str(tmp_path / "a.png"), str(tmp_path / "tiny.png"),
+                 "--random", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "tiny.png: the 8×8 patch does not fit this 6×6 image" in err
+    assert not out.exists() or not any(out.iterdir())

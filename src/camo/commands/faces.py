@@ -35,13 +35,10 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from rich.table import Table
 
-    from camo.errors import InputError
     from camo.face import compare_photos, draw_faces
-    from camo.images import save, write_bytes_atomic
+    from camo.images import check_unique_stems, save, write_bytes_atomic
 
-    stems = [p.stem for p in args.photos]
-    if len(set(stems)) != len(stems):
-        raise InputError("two photos share a file name stem; their outlined copies would collide")
+    check_unique_stems(args.photos)  # their outlined copies are named after them
     result = compare_photos(args.photos, tolerance=args.tolerance)
     out: Path = args.out
     labels = iter(result.labels)

@@ -314,20 +314,30 @@ def cmd_apply(args: argparse.Namespace) -> int:
     generator = torch.Generator().manual_seed(args.seed)
     out: Path = args.out
     protect = [args.patch, *args.images]
-    written = []
+    images.check_unique_stems(args.images)
+    # Everything is loaded and patched before the first file is written: a bad image leaves no partial output.
+    patched_images = []
+    h, w = patch.shape[-2:]
     for path in args.images:
         x = images.load(path, channels=None)
         if x.shape[1] < patch.shape[0]:
             x = x.expand(-1, patch.shape[0], -1, -1)  # a colour patch on a grey image makes a colour image
-        h, w = patch.shape[-2:]
         height, width = x.shape[-2:]
+        if h > height or w > width:
+            raise InputError(f"{path}: the {w}×{h} patch does not fit this {width}×{height} image; shrink it "
+                             "with --scale")
         if args.random:
             at = tuple(int(v) for v in random_positions(1, (h, w), (height, width), generator=generator)[0])
         elif args.at is not None:
             at = args.at
         else:
             at = ((width - w) // 2, (height - h) // 2)
-        patched = apply_patch(x, patch, at=(at[0], at[1]))
+        try:
+            patched_images.append((path, apply_patch(x, patch, at=(at[0], at[1])), at))
+        except InputError as err:
+            raise InputError(f"{path}: {err}") from None
+    written = []
+    for path, patched, at in patched_images:
         target = images.save(patched, out / f"{path.stem}.patched.png", protect=protect)
         written.append({"image": str(path), "out": str(target), "at": list(at), "patch_size": [w, h]})
     if args.json:
