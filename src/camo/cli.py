@@ -231,6 +231,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CamoError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    except OSError as err:  # an output folder that is a file, no permission, a full disk: one line, not a traceback
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"error: {where}{err.strerror or err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -109,6 +109,16 @@ def test_bad_settings_fail_cleanly_with_no_output(digit: Path, tmp_path: Path, c
     assert not out.exists()
 
 
+def test_an_output_folder_that_is_a_file_is_a_one_line_error(digit: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "out"
+    blocker.write_text("a file, not a folder")
+    assert main(["attack", str(digit), "--out", str(blocker), "--quiet"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and str(blocker) in err[-1] and "Traceback" not in "".join(err), err
+    assert blocker.read_text() == "a file, not a folder"
+
+
 def test_models_lists_builtins_as_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models", "--json"]) == 0
     names = [row["name"] for row in json.loads(capsys.readouterr().out)]
