@@ -75,6 +75,8 @@ def cmd_attack(args: argparse.Namespace) -> int:
 
     from camo.attack_files import AttackSettings, attack_images, validate
 
+    if args.eps is None:  # 8/255 as an L2 length over a whole image changes almost nothing: fgm gets its own
+        args.eps = 1.0 if args.method == "fgm" else 8 / 255
     settings = AttackSettings(method=args.method, eps=args.eps, target=args.target, steps=args.steps,
                               seed=args.seed, image_format=args.format, quality=args.quality)
     if args.eps < 0:  # before loading any model: the most common misunderstanding deserves a fast answer
@@ -83,14 +85,15 @@ def cmd_attack(args: argparse.Namespace) -> int:
     model = load_model_from_args(args)
     validate(model, settings)
     console = Console(stderr=True)
-    with Progress(console=console, transient=True, disable=args.json) as progress:
-        task = progress.add_task(f"{args.method} ε={args.eps * 255:.3g}/255", total=len(args.images))
+    budget = f"L2 ε = {args.eps:.3g}" if args.method == "fgm" else f"ε = {args.eps * 255:.3g}/255"
+    with Progress(console=console, transient=True, disable=args.json or args.quiet) as progress:
+        task = progress.add_task(f"{args.method} {budget}", total=len(args.images))
         records = attack_images(model, args.images, args.out, settings,
                                 on_image=lambda _: progress.advance(task))
     if args.json:
         emit_json({"model": model.name, "out": str(args.out), "results": [r.to_dict() for r in records]})
         return 0
-    table = Table(title=f"{model.name}: {args.method}, ε = {args.eps * 255:.3g}/255"
+    table = Table(title=f"{model.name}: {args.method}, {budget}"
                   + (f", target {records[0].target}" if records and records[0].target else ""))
     for column in ("image", "original", "adversarial", "saved 8-bit file", "fooled", "survived 8-bit"):
         table.add_column(column)
@@ -168,8 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG_ATTACK, formatter_class=argparse.RawDescriptionHelpFormatter)
     attack.add_argument("images", nargs="+", metavar="IMAGE", help="input image files (never modified)")
     add_model_options(attack)
-    attack.add_argument("--eps", type=parse_eps, default=8 / 255,
-                        help="L∞ budget in pixels, 8/255 or 0.03 (L2 radius for fgm) (default: 8/255)")
+    attack.add_argument("--eps", type=parse_eps, default=None,
+                        help="budget in pixel units, 8/255 or 0.03: the largest change of any pixel (L∞), or for "
+                             "fgm the L2 length of the whole change (default: 8/255; fgm: 1.0)")
     attack.add_argument("--target", help="move towards this label (name or number) instead of away from the "
                                          "predicted one: targeted FGSM, the 'negative epsilon' trick")
     attack.add_argument("--method", choices=["fgsm", "fgm", "bim", "pgd", "mifgsm"], default="fgsm",

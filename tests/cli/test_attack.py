@@ -109,6 +109,17 @@ def test_bad_settings_fail_cleanly_with_no_output(digit: Path, tmp_path: Path, c
     assert not out.exists()
 
 
+def test_fgm_gets_an_l2_default_budget(digit: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["attack", str(digit), "--method", "fgm", "--out", str(tmp_path / "l2"), "--json"]) == 0
+    (record,) = json.loads(capsys.readouterr().out)["results"]
+    assert record["method"] == "fgm" and record["eps"] == 1.0
+    saved = np.asarray(Image.open(tmp_path / "l2" / "seven.adv.png"), dtype=np.float64) / 255
+    clean = np.asarray(Image.open(digit), dtype=np.float64) / 255
+    assert 0.5 < np.linalg.norm(saved - clean) <= 1.0 + 28 * 0.5 / 255  # an L2 step of 1, 8-bit rounding aside
+    assert main(["attack", str(digit), "--out", str(tmp_path / "linf"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["results"][0]["eps"] == pytest.approx(8 / 255)
+
+
 def test_an_output_folder_that_is_a_file_is_a_one_line_error(digit: Path, tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     blocker = tmp_path / "out"
