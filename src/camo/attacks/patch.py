@@ -350,7 +350,8 @@ def grow_patch(
     Args:
         model: a classifier (pixel-space input; its ``input_size`` and ``channels`` give the image shape).
         target: label name or index to grow towards.
-        size: side in pixels of the square that may change (None: the whole image).
+        size: side in pixels of the square that may change (None: the largest centred square, the whole image
+            when it is square).
         at: (x, y) of that square's top-left pixel; default centred.
         steps: number of FGSM steps (one GIF frame each).
         step_size, final_step_size: first and last step sizes in pixel units.

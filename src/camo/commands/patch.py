@@ -23,7 +23,8 @@ EPILOG_GROW = """examples:
   camo patch grow --model imagenet --target hen --size 64 --out patches/ --json
 
 Writes <target>.png (the patch), <target>.json (model, target, size, p(target), settings) and <target>.gif
-(one frame per step with p(target) written on it). p(target) is measured on the 8-bit image.
+(one frame per step with p(target) written on it). The reported p(target) is measured on the 8-bit image, as the
+PNG gives it; the frames show it for the unrounded image after each step.
 """
 
 EPILOG_TRAIN = """examples:
@@ -76,7 +77,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
         epilog=EPILOG_GROW, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_options(grow)
     grow.add_argument("--target", "-t", required=True, help="label to grow towards (name or number)")
-    grow.add_argument("--size", type=int, help="side in pixels of the square that changes (default: whole input)")
+    grow.add_argument("--size", type=int, help="side in pixels of the square that changes (default: the largest "
+                                               "centred square, the whole input when it is square)")
     grow.add_argument("--steps", type=int, default=40, help="FGSM steps, one GIF frame each (default: 40)")
     grow.add_argument("--step-size", type=parse_eps, default=16 / 255, help="first step in pixels (default: 16/255)")
     grow.add_argument("--final-step-size", type=parse_eps, default=1 / 255, help="last step in pixels (default: 1/255)")
