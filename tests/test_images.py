@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -122,6 +123,16 @@ def test_save_is_atomic_and_leaves_no_temporary_files(tmp_path: Path) -> None:
     with pytest.raises(ImageError):
         images.save(torch.rand(1, 3, 4, 4) + 2, tmp_path / "b.png")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_written_files_follow_the_umask(tmp_path: Path, umask: int) -> None:
+    old = os.umask(umask)
+    try:
+        path = images.save(torch.rand(1, 3, 4, 4), tmp_path / "photo.png")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # 0o644, or 0o600 for a user who keeps files private
 
 
 @pytest.mark.parametrize(("make", "message"), [

@@ -303,6 +303,13 @@ def refuse_inputs(path: str | os.PathLike[str], protect: Iterable[str | os.PathL
         raise ImageError(f"{path}: refusing to overwrite an input file; choose another output folder")
 
 
+def _umask() -> int:
+    """The process's umask (reading it means setting it; it is put back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_bytes_atomic(data: bytes, path: str | os.PathLike[str]) -> Path:
     """Write a non-image output (JSON, HTML, CSV) atomically: a temporary file renamed into place."""
     path = Path(path)
@@ -311,7 +318,11 @@ def write_bytes_atomic(data: bytes, path: str | os.PathLike[str]) -> Path:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes files private; outputs are ordinary files
+            handle.flush()
+            os.fsync(handle.fileno())  # the bytes are on disk before the name points at them
+        # mkstemp makes files private; outputs get the permissions any new file would (the user's umask decides,
+        # so a cloaked photo stays private under umask 077)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
