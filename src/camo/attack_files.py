@@ -114,6 +114,8 @@ def validate(model: Classifier, settings: AttackSettings) -> int | None:
         raise InputError(f"steps must be ≥ 1; got {settings.steps}")
     if settings.image_format not in ("png", "jpeg"):
         raise InputError(f"format must be png or jpeg; got {settings.image_format!r}")
+    if settings.image_format == "jpeg" and not 1 <= settings.quality <= 100:
+        raise InputError(f"JPEG quality must be in 1..100; got {settings.quality}")
     return model.label_index(settings.target) if settings.target is not None else None
 
 

@@ -265,7 +265,7 @@ def save(
     refuse_inputs(path, protect)
     if path.exists() and not overwrite:
         raise ImageError(f"{path}: already exists")
-    if not 1 <= quality <= 100:
+    if fmt == "JPEG" and not 1 <= quality <= 100:
         raise ImageError(f"JPEG quality must be in 1..100; got {quality}")
     if not 0 <= png_level <= 9:
         raise ImageError(f"PNG compression level must be in 0..9; got {png_level}")

@@ -99,6 +99,7 @@ def test_bad_files_fail_cleanly_with_no_output(digit: Path, tmp_path: Path, caps
     (["--eps", "2"], "larger than the pixel range"),
     (["--target", "giraffe"], "unknown label 'giraffe'"),
     (["--model", "no-such-model"], "unknown model"),
+    (["--format", "jpeg", "--quality", "0"], "JPEG quality must be in 1..100"),
 ])
 def test_bad_settings_fail_cleanly_with_no_output(digit: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                   args: list[str], message: str) -> None:
@@ -116,7 +117,7 @@ def test_fgm_gets_an_l2_default_budget(digit: Path, tmp_path: Path, capsys: pyte
     saved = np.asarray(Image.open(tmp_path / "l2" / "seven.adv.png"), dtype=np.float64) / 255
     clean = np.asarray(Image.open(digit), dtype=np.float64) / 255
     assert 0.5 < np.linalg.norm(saved - clean) <= 1.0 + 28 * 0.5 / 255  # an L2 step of 1, 8-bit rounding aside
-    assert main(["attack", str(digit), "--out", str(tmp_path / "linf"), "--json"]) == 0
+    assert main(["attack", str(digit), "--out", str(tmp_path / "linf"), "--quality", "0", "--json"]) == 0  # PNG
     assert json.loads(capsys.readouterr().out)["results"][0]["eps"] == pytest.approx(8 / 255)
 
 
