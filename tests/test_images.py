@@ -182,3 +182,13 @@ def test_png_level_changes_the_size_not_the_pixels(tmp_path: Path) -> None:
     assert fast.stat().st_size > small.stat().st_size
     with pytest.raises(ImageError, match=r"in 0\.\.9"):
         images.save(pixels, tmp_path / "bad.png", png_level=10)
+
+
+def test_image_files_finds_images_and_skips_hidden_companions(tmp_path: Path) -> None:
+    for name in ("b.JPG", "a.png", "._a.png", "notes.txt", "sub/c.webp", "sub/.hidden/d.png", ".cache/e.png"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "folder.png").mkdir()  # a folder named like an image is not a file
+    assert [p.name for p in images.image_files(tmp_path)] == ["a.png", "b.JPG"]
+    assert [p.relative_to(tmp_path).as_posix() for p in images.image_files(tmp_path, recursive=True)] == \
+        ["a.png", "b.JPG", "sub/c.webp"]

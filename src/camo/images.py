@@ -285,6 +285,19 @@ def save(
     return path
 
 
+#: File suffixes camo looks for in folders of images (what :func:`load` reads; GIF: its first frame).
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".pgm", ".ppm"})
+
+
+def image_files(folder: str | os.PathLike[str], *, recursive: bool = False) -> list[Path]:
+    """The image files of a folder (of its sub-folders too when ``recursive``), sorted, by suffix; hidden files
+    (macOS ``._photo.jpg`` companions, which are not images) are skipped."""
+    root = Path(folder)
+    found = root.rglob("*") if recursive else root.iterdir()
+    return sorted(p for p in found if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                  and not any(part.startswith(".") for part in p.relative_to(root).parts))
+
+
 def check_unique_stems(paths: Iterable[str | os.PathLike[str]]) -> None:
     """Raise :class:`InputError` when two inputs share a file name stem (``a.png``, ``a.jpg``, ``x/a.png``):
     outputs named ``<stem>.<something>`` in one folder would overwrite each other."""

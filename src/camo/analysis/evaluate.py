@@ -28,9 +28,6 @@ EvalProgress = Callable[[int, int], None]
 #: Largest label set for which a confusion matrix is kept (1000×1000 per method would dwarf the rest).
 MAX_CONFUSION_CLASSES = 100
 
-#: Files a class folder may hold, by suffix.
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".pgm", ".ppm"})
-
 #: Environment variable naming the folder of the MNIST test set (the idx files), for ``--data mnist-test``.
 DATA_ENV = "CAMO_DATA"
 
@@ -342,8 +339,7 @@ def load_dataset(
     classes = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
         raise InputError(f"{folder}: no class sub-folders (expected {folder}/<label>/<image files>)")
-    found = [(path, model.label_index(cls.name)) for cls in classes for path in sorted(cls.iterdir())
-             if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES]
+    found = [(path, model.label_index(cls.name)) for cls in classes for path in images.image_files(cls)]
     if not found:
         raise InputError(f"{folder}: no image files in its class folders")
     if limit is not None and limit < len(found):

@@ -26,9 +26,6 @@ What this protects against: being matched by dlib / face_recognition against gal
 recognizer, thin margins at mid, more at high). Not tested against other recognizers.
 """
 
-SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".pgm", ".ppm"}
-
-
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     parser = sub.add_parser(
         "cloak", parents=[common], help="cloak face photos against face recognition, verified on the saved file",
@@ -69,11 +66,12 @@ def collect(inputs: list[Path], out: Path, suffix: str) -> list[tuple[Path, Path
         InputError: a missing input, or two inputs that would write the same output.
     """
     from camo.errors import InputError
+    from camo.images import IMAGE_SUFFIXES, image_files
 
     pairs: list[tuple[Path, Path]] = []
     for item in inputs:
         if item.is_dir():
-            for path in sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES):
+            for path in image_files(item, recursive=True):
                 pairs.append((path, (out / path.relative_to(item)).with_suffix(suffix)))
         elif item.is_file():
             pairs.append((item, out / f"{item.stem}{suffix}"))
@@ -85,7 +83,7 @@ def collect(inputs: list[Path], out: Path, suffix: str) -> list[tuple[Path, Path
             raise InputError(f"{source} and {seen[target]} would both be written to {target}; rename one")
         seen[target] = source
     if not pairs:
-        raise InputError("no photos found in the inputs (looked for " + ", ".join(sorted(SUFFIXES)) + ")")
+        raise InputError("no photos found in the inputs (looked for " + ", ".join(sorted(IMAGE_SUFFIXES)) + ")")
     return pairs
 
 

@@ -220,10 +220,11 @@ def load_image_set(spec: str, model: Any, *, split: str, crops: int = 256,
 def image_files(spec: str | None) -> list[Path]:
     """The image files of a folder named by --images/--test (none for mnist, mnist-test:DIR, bundled): what a
     patch command loads, and so must never write over. Hidden files (macOS ``._x.jpg``) are skipped."""
+    from camo import images
+
     if spec is None or spec in ("mnist", "bundled") or spec.startswith("mnist-test:") or not Path(spec).is_dir():
         return []
-    return sorted(p for p in Path(spec).iterdir() if p.is_file() and not p.name.startswith(".")
-                  and p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm"))
+    return images.image_files(spec)
 
 
 def _fits(x: torch.Tensor, model: Any, description: str) -> None:
