@@ -92,3 +92,28 @@ def test_no_ensure_keeps_the_first_result(photos: Path, tmp_path: Path, capsys: 
     record = json.loads(capsys.readouterr().out)["photos"][0]
     assert record["attempts"] == 1 and not record["notes"]
     assert status == (0 if record["protected"] else 3)
+
+
+def test_collect_skips_earlier_outputs_and_refuses_to_replace_inputs(tmp_path: Path) -> None:
+    from camo.commands.cloak import collect
+    from camo.errors import InputError
+
+    photos = tmp_path / "photos"
+    (photos / "cloaked").mkdir(parents=True)
+    for name in ("a.png", "b.jpg", "cloaked/a.png"):  # cloaked/ holds an earlier run's output
+        (photos / name).write_bytes(b"x")
+    pairs = collect([photos], photos / "cloaked", ".png")
+    assert [(s.relative_to(photos).as_posix(), t.relative_to(photos).as_posix()) for s, t in pairs] == \
+        [("a.png", "cloaked/a.png"), ("b.jpg", "cloaked/b.png")]
+    with pytest.raises(InputError, match="would replace an input photo"):
+        collect([photos / "a.png"], photos, ".png")  # photos/a.png → photos/a.png
+
+
+def test_a_report_path_on_an_input_is_refused_before_any_work(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    photo = tmp_path / "me.png"
+    Image.new("RGB", (40, 40), "white").save(photo)
+    before = photo.read_bytes()
+    assert main(["cloak", str(photo), "--out", str(tmp_path / "out"), "--report", str(photo)]) == 1
+    assert "refusing to overwrite an input file" in capsys.readouterr().err
+    assert photo.read_bytes() == before and not (tmp_path / "out").exists()

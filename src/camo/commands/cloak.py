@@ -62,23 +62,34 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
 def collect(inputs: list[Path], out: Path, suffix: str) -> list[tuple[Path, Path]]:
     """(input, output) pairs: files as given, folders searched recursively and mirrored under ``out``.
 
+    An output folder inside an input folder is not searched: a second run must not cloak the first run's
+    outputs again.
+
     Raises:
-        InputError: a missing input, or two inputs that would write the same output.
+        InputError: a missing input, two inputs that would write the same output, or an output that would
+            replace an input (all found before any photo is cloaked).
     """
     from camo.errors import InputError
     from camo.images import IMAGE_SUFFIXES, image_files
 
+    outside = out.resolve()
     pairs: list[tuple[Path, Path]] = []
     for item in inputs:
         if item.is_dir():
             for path in image_files(item, recursive=True):
+                if path.resolve().is_relative_to(outside) and outside != item.resolve():
+                    continue  # an earlier run's output under this input folder
                 pairs.append((path, (out / path.relative_to(item)).with_suffix(suffix)))
         elif item.is_file():
             pairs.append((item, out / f"{item.stem}{suffix}"))
         else:
             raise InputError(f"{item}: no such file or folder")
     seen: dict[Path, Path] = {}
+    sources = {source.resolve() for source, _ in pairs}
     for source, target in pairs:
+        if target.resolve() in sources:
+            raise InputError(f"{target}: writing {source}'s cloaked copy there would replace an input photo; "
+                             "choose another --out")
         if target in seen:
             raise InputError(f"{source} and {seen[target]} would both be written to {target}; rename one")
         seen[target] = source
@@ -146,6 +157,10 @@ def run(args: argparse.Namespace) -> int:
     pairs = collect(args.inputs, args.out, suffix)
     config = _config(args)
     protect = [source for source, _ in pairs]
+    if args.report is not None:  # before any photo is cloaked, not after
+        from camo.images import refuse_inputs
+
+        refuse_inputs(args.report, protect)
     recognizer = Recognizer()
     # One chooser for the whole run: every photo of a person is pulled towards the same identity.
     decoys = DecoyChooser() if args.mode == "decoy" and config.decoy is None else None
