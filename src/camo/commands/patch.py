@@ -210,14 +210,14 @@ def load_image_set(spec: str, model: Any, *, split: str, crops: int = 256,
     folder = Path(spec)
     if not folder.is_dir():
         raise InputError(f"{spec!r} is not mnist, mnist-test:DIR, bundled, or a folder of images")
-    files = image_files(spec)
+    files = _input_files(spec)
     if not files:
         raise InputError(f"{folder}: no image files there")
     x = torch.cat([images.load(p, channels=model.channels, size=size) for p in files])
     return x, None, f"{len(files)} images from {folder}"
 
 
-def image_files(spec: str | None) -> list[Path]:
+def _input_files(spec: str | None) -> list[Path]:
     """The image files of a folder named by --images/--test (none for mnist, mnist-test:DIR, bundled): what a
     patch command loads, and so must never write over. Hidden files (macOS ``._x.jpg``) are skipped."""
     from camo import images
@@ -240,7 +240,7 @@ def _fits(x: torch.Tensor, model: Any, description: str) -> None:
 
 
 def cmd_grow(args: argparse.Namespace) -> int:
-    from camo.analysis.patch_figures import file_stem, save_grown
+    from camo.analysis.patch_figures import save_grown
     from camo.attacks.patch import grow_patch
 
     model = load_model_from_args(args)
@@ -248,8 +248,8 @@ def cmd_grow(args: argparse.Namespace) -> int:
         result = grow_patch(model, args.target, size=args.size, steps=args.steps, step_size=args.step_size,
                             final_step_size=args.final_step_size, stop_at=args.stop_at, callback=update)
     out: Path = args.out
-    name = file_stem(result.target_name)
     record = save_grown(result, out)
+    name = Path(record["png"]).stem
     if args.json:
         emit_json(record)
     else:
@@ -268,7 +268,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     target = model.label_index(args.target)
     out: Path = args.out
     name = file_stem(str(model.label_name(target)))
-    protect = [*image_files(args.images), *image_files(args.test)]
+    protect = [*_input_files(args.images), *_input_files(args.test)]
     for suffix in (".png", ".examples.png", ".json"):  # refuse before minutes of training, not after
         refuse_inputs(out / f"{name}{suffix}", protect)
     x_train, y_train, train_text = load_image_set(args.images, model, split="train", crops=args.crops,
@@ -375,7 +375,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                               callback=update)
     out: Path = args.out if args.out is not None else patch_path.parent
     stem = patch_path.stem
-    protect = [patch_path, sidecar, *image_files(args.images)]
+    protect = [patch_path, sidecar, *_input_files(args.images)]
     save_figure(report_figure(report), out / f"{stem}.eval.png", protect=protect)
     nominal = next((e for e in report.evaluations if e.scale == 1.0 and e.placement == "random"),
                    report.evaluations[0])
