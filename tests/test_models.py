@@ -11,8 +11,8 @@ import torch
 
 import camo
 from camo.errors import LabelError, ModelError
-from camo.models.zoo import MnistRecipe, mnist_digits
-from tests.support import read_mnist_test, shared, small_cnn
+from camo.models.zoo import MnistRecipe, mnist_digits, train_mnist
+from tests.support import read_mnist_test, shared, small_cnn, torch_threads
 
 
 def test_classifier_adopts_the_networks_mode() -> None:
@@ -119,3 +119,17 @@ def test_a_non_model_file_raises(tmp_path: Path) -> None:
     path.write_bytes(b"not a model")
     with pytest.raises(ModelError, match="not a TorchScript model"):
         camo.load_model(path)
+
+
+def test_training_gives_the_same_weights_whatever_the_callers_thread_count() -> None:
+    """The cache key names a recipe: training must not depend on how many threads the caller happened to use."""
+    def tiny() -> torch.nn.Module:
+        return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 10))
+
+    weights = []
+    for threads in (1, 2):
+        with torch_threads(threads):
+            net = train_mnist(MnistRecipe(epochs=1), network=tiny)
+            assert torch.get_num_threads() == threads  # the caller's setting is restored
+        weights.append(net.state_dict())
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
