@@ -17,6 +17,7 @@ API (all JSON unless said; errors are ``{"error": "..."}`` with a 4xx status; th
 from __future__ import annotations
 
 import asyncio
+import functools
 import html
 import io
 import json
@@ -158,7 +159,7 @@ def create_app(settings: ServeSettings | None = None) -> ASGIApp:
     async def checked(request: Request, job: Job, uploads: list[Upload]) -> None:
         try:
             for upload in uploads:
-                await anyio.to_thread.run_sync(lambda u=upload: check_image(u, max_pixels=settings.max_pixels))
+                await anyio.to_thread.run_sync(functools.partial(check_image, upload, max_pixels=settings.max_pixels))
         except BaseException:
             store_of(request).delete(job.id)
             raise

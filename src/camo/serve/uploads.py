@@ -247,8 +247,8 @@ def check_image(upload: Upload, *, max_pixels: int) -> ImageInfo:
     if found != kind:
         raise Rejected(415, f"{shown}: its content starts like {kind} but reads as {found or 'nothing known'}")
     if width * height > max_pixels:
-        raise Rejected(413, f"{shown}: {width}×{height} = {width * height / 1e6:.1f} megapixels is over the limit "
-                            f"of {max_pixels / 1e6:.0f} megapixels (a guard against decompression bombs)")
+        raise Rejected(413, f"{shown}: {width}×{height} = {width * height / 1e6:.3g} megapixels is over the limit "
+                            f"of {max_pixels / 1e6:g} megapixels (a guard against decompression bombs)")
     try:
         open_image(upload.path, max_pixels=max_pixels).close()
     except ImageError as err:
