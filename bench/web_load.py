@@ -20,7 +20,6 @@ import json
 import os
 import platform
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -171,7 +170,8 @@ def main() -> None:
         "Command: `OMP_NUM_THREADS=1 PYTHONPATH=src python bench/web_load.py --jobs "
         f"{args.jobs} --queue {args.queue} --preset {args.preset}`",
         "",
-        "| burst | jobs | accepted | completed | failed | lost | 429 answers | never accepted | p50 s | p95 s | wall s |",
+        "| burst | jobs | accepted | completed | failed | lost | 429 answers | never accepted | p50 s | p95 s "
+        "| wall s |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in (("all at once, no retry", first), ("all at once, retry after 429", second)):

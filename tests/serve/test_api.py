@@ -149,8 +149,10 @@ def test_lab_attack_labels_come_from_the_saved_file(client: Any, mnist_model: An
     path.write_bytes(adversarial)
     assert predict(mnist_model, images.load(path, channels=1))[0].index == result["saved"]["index"]
     for key in ("figure", "sweep"):
-        figure = Image.open(io.BytesIO(client.get(result["urls"][key]).content))
+        data = client.get(result["urls"][key]).content
+        figure = Image.open(io.BytesIO(data))
         assert figure.format == "PNG" and figure.width > 400
+        assert set(png_chunks(data)) <= BARE_PNG_CHUNKS | {b"pHYs"}  # matplotlib's dpi; no text, time or EXIF
     assert result["sweep"]["label"] == "7" and result["sweep"]["points"] == 41
 
 
@@ -175,3 +177,4 @@ def test_lab_errors_are_one_clear_400(client: Any, data: dict[str, str], word: s
     response = client.post("/api/lab/attack", data=data)
     assert response.status_code == 400, response.text
     assert word in response.json()["error"]
+

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import socket
 
 from camo.commands import console
@@ -77,9 +78,7 @@ def run(args: argparse.Namespace) -> int:
         webbrowser.open(url)  # the socket already listens: the browser's request waits for the server
     server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning" if args.quiet else "info",
                                            access_log=not args.quiet, lifespan="on"))
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn shut down (the lifespan deleted every job), re-raised
         server.run(sockets=[sock])
-    except KeyboardInterrupt:  # uvicorn has shut down (the lifespan deleted every job) and re-raises Ctrl-C
-        pass
     screen.print("camo serve: stopped; every upload and result was deleted")
     return 0

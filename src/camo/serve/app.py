@@ -17,6 +17,7 @@ API (all JSON unless said; errors are ``{"error": "..."}`` with a 4xx status; th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import html
 import io
@@ -89,9 +90,19 @@ def create_app(settings: ServeSettings | None = None) -> ASGIApp:
         store = JobStore(settings)
         store.start(asyncio.get_running_loop())
         app.state.store = store
+
+        async def janitor() -> None:  # finished jobs go after keep_seconds even when no request comes
+            while True:
+                await asyncio.sleep(min(60.0, settings.keep_seconds / 2))
+                await anyio.to_thread.run_sync(store.expire)
+
+        sweeper = asyncio.create_task(janitor())
         try:
             yield
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             await anyio.to_thread.run_sync(store.close)
 
     app = FastAPI(title="camo", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
