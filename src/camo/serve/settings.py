@@ -71,6 +71,6 @@ class ServeSettings:
     def host_names(self) -> frozenset[str]:
         """Host header names (without port, lower case) the server answers to."""
         names = {self.host.lower(), *(h.lower() for h in self.allowed_hosts)}
-        if self.loopback:
+        if self.loopback or self.host in ("0.0.0.0", "::"):  # a wildcard bind listens on loopback too
             names.update(LOOPBACK_NAMES)
         return frozenset(names)
