@@ -120,12 +120,3 @@ def test_check_image_refuses(tmp_path: Path, data: bytes, status: int) -> None:
     assert caught.value.status == status
     assert str(tmp_path) not in str(caught.value)  # messages never name a server-side path
 
-
-def test_host_names_for_each_kind_of_bind() -> None:
-    from camo.serve.settings import ServeSettings
-
-    assert ServeSettings().host_names() == {"127.0.0.1", "localhost", "::1"}
-    assert ServeSettings(host="0.0.0.0", allowed_hosts=("My-Laptop.local",)).host_names() == {
-        "0.0.0.0", "127.0.0.1", "localhost", "::1", "my-laptop.local"}
-    assert ServeSettings(host="192.168.1.5").host_names() == {"192.168.1.5"}
-    assert not ServeSettings(host="192.168.1.5").loopback and ServeSettings(host="::1").loopback
