@@ -118,6 +118,8 @@ function links(jobId, files) {
 }
 
 function showPhoto(jobId, photo) {
+  // A reconnecting stream replays the job's events from the first: show each photo once.
+  if ($("photos-out").querySelector(`article[data-index="${photo.index}"]`)) return;
   const card = el("article", "photo");
   card.dataset.index = photo.index;
   card.append(el("h2", "", photo.name));
