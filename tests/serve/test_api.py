@@ -27,6 +27,7 @@ def test_health_options_page_and_docs(client: Any) -> None:
     assert "default-src 'self'" in page.headers["content-security-policy"]
     for name in ("app.js", "style.css"):
         assert client.get(f"/static/{name}").status_code == 200
+    assert client.get("/favicon.ico").status_code == 204
     docs = client.get("/docs").text
     assert "/api/cloak/jobs" in docs and "/api/lab/attack" in docs and "cdn" not in docs.lower()
 
@@ -98,6 +99,10 @@ def test_cloak_downloads_are_bare_pngs_and_previews_show_the_saved_file(client: 
         assert archive.namelist() == ["me.cloaked.png"]
         assert archive.read("me.cloaked.png") == files["0-cloaked"]
         assert archive.getinfo("me.cloaked.png").date_time == (1980, 1, 1, 0, 0, 0)
+    from camo.serve.app import REPORT_POLICY
+
+    report_headers = client.get(f"/api/jobs/{job_id}/files/report").headers
+    assert report_headers["content-security-policy"] == REPORT_POLICY  # embedded images and styles, nothing else
     report = files["report"].decode()
     assert "me.png" in report and ("protected" in report) and "secret" not in report
     assert "52.52N" not in report and b"52.52N" not in files["0-cloaked"]

@@ -84,8 +84,8 @@ def test_cloak_two_photos_and_run_the_lab_in_chromium(browser: Any, tmp_path: Pa
             verdicts = cards.nth(i).locator("li.verdict")
             assert verdicts.count() >= 1 and "dlib" in verdicts.first.inner_text()
             assert "SSIM" in cards.nth(i).locator(".ssim").inner_text()
-            for img in cards.nth(i).locator("img").all():  # before, after, perturbation all loaded
-                assert img.evaluate("e => e.complete && e.naturalWidth > 0"), img.get_attribute("src")
+            for img in cards.nth(i).locator("img").all():  # before, after, perturbation: each loads and decodes
+                assert img.evaluate("e => e.decode().then(() => e.naturalWidth)") > 0, img.get_attribute("src")
         status = page.inner_text("#job-status")
         assert status.startswith("Done:") and "of 2 photos protected" in status
         # -- the slider moves the boundary between before and after ---------------------------------------------
@@ -116,9 +116,8 @@ def test_cloak_two_photos_and_run_the_lab_in_chromium(browser: Any, tmp_path: Pa
         page.wait_for_selector("#lab-out:not([hidden])", timeout=TIMEOUT_MS)
         assert page.inner_text("#lab-orig") == "7"
         assert page.inner_text("#lab-saved") in {str(d) for d in range(10)}
-        for selector in ("#lab-figure", "#lab-sweep"):
-            page.wait_for_function(f"document.querySelector('{selector}').complete", timeout=TIMEOUT_MS)
-            assert page.locator(selector).evaluate("e => e.naturalWidth") > 400
+        for selector in ("#lab-figure", "#lab-sweep"):  # (the page's CSP forbids eval: no wait_for_function)
+            assert page.locator(selector).evaluate("e => e.decode().then(() => e.naturalWidth)") > 400
         assert "towards" in page.inner_text("#lab-sweep-caption")
         if shots:
             page.screenshot(path=str(shots / "web-lab.png"), full_page=True)

@@ -133,6 +133,10 @@ def create_app(settings: ServeSettings | None = None) -> ASGIApp:
             raise Rejected(404, "no such file")
         return Response(_static(name), media_type=STATIC[name])
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:  # browsers ask on every page; there is none
+        return Response(status_code=204)
+
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
         return HTMLResponse(_docs_page(app.openapi()))
