@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from camo.cli import main
+from tests.serve.conftest import astronaut_face, png_bytes
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -39,10 +40,17 @@ def test_serves_then_deletes_everything_on_ctrl_c(tmp_path: Path) -> None:
         with httpx.Client(base_url=url, timeout=120) as http:
             assert http.get("/api/health").json()["status"] == "ok"
             assert http.get("/api/health", headers={"host": "evil.example"}).status_code == 400
-        assert len(list(tmp_path.glob("camo-serve-*"))) == 1  # its private folder, under TMPDIR
+            assert len(list(tmp_path.glob("camo-serve-*"))) == 1  # its private folder, under TMPDIR
+            job = http.post("/api/cloak/jobs", files={"photos": ("me.png", png_bytes(astronaut_face()))},
+                            data={"preset": "high"}).json()
+            with http.stream("GET", job["events"]) as stream:  # a page still following a running job...
+                assert next(stream.iter_lines()).startswith("data:")
+                server.send_signal(signal.SIGINT)  # ...does not keep the server from stopping
+                code = server.wait(timeout=60)
     finally:
-        server.send_signal(signal.SIGINT)
-        code = server.wait(timeout=60)
+        if server.poll() is None:
+            server.send_signal(signal.SIGINT)
+            code = server.wait(timeout=60)
         if server.stderr is not None:
             server.stderr.close()
     assert code == 0

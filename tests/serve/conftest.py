@@ -79,7 +79,8 @@ def live_server(root: Path, **limits: Any) -> Iterator[str]:
     sock.listen(256)
     port = sock.getsockname()[1]
     settings = ServeSettings(host=HOST, port=port, root=root, **limits)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning", lifespan="on",
+                                           timeout_graceful_shutdown=3))
 
     def serve() -> None:
         with warnings.catch_warnings():  # the server's own thread: third-party deprecations are not ours to fail

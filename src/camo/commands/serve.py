@@ -76,8 +76,9 @@ def run(args: argparse.Namespace) -> int:
     screen.print(f"camo serve: {url}  (API: {url}docs; Ctrl-C stops and deletes all uploads and results)")
     if args.open:
         webbrowser.open(url)  # the socket already listens: the browser's request waits for the server
+    # Ctrl-C waits at most 3 s for open connections (a page following a job) before the lifespan deletes all.
     server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning" if args.quiet else "info",
-                                           access_log=not args.quiet, lifespan="on"))
+                                           access_log=not args.quiet, lifespan="on", timeout_graceful_shutdown=3))
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn shut down (the lifespan deleted every job), re-raised
         server.run(sockets=[sock])
     screen.print("camo serve: stopped; every upload and result was deleted")
