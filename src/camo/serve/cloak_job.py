@@ -144,14 +144,16 @@ def run_cloak_job(job: Job, uploads: Sequence[Upload], options: CloakOptions, *,
     photos: list[dict[str, Any]] = []
     job.summary = {"settings": options.to_dict(), "photos": photos, "protected": 0, "cloaked": 0,
                    "total": len(uploads)}
+    done = [0.0]  # the bar never goes back, also when a photo is retried stronger (ensure) from step 1
     for upload in uploads:
         number = upload.index
 
         def progress(step: int, steps: int, number: int = number) -> None:
             if job.cancelled or closing():
                 raise Cancelled
+            done[0] = max(done[0], round((number + min(1.0, step / max(1, steps))) / len(uploads), 4))
             emit({"type": "progress", "photo": number, "photos": len(uploads), "step": step, "steps": steps,
-                  "fraction": round((number + min(1.0, step / max(1, steps))) / len(uploads), 4)})
+                  "fraction": done[0]})
 
         out_dir = upload.path.parent  # output names hold a dot in the stem: an upload's clean name never does
         download = _unique(f"{upload.stem}.cloaked{suffix}", taken)
