@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import struct
 import zlib
@@ -22,6 +23,7 @@ def png_chunks(data: bytes) -> list[bytes]:
     return kinds
 
 
+@functools.lru_cache(maxsize=4)
 def bomb_png(width: int, height: int) -> bytes:
     """A valid 1-bit PNG of width×height zeros: kilobytes on disk, width·height pixels once decoded."""
 
