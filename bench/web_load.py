@@ -181,6 +181,10 @@ def main() -> None:
     lines += [
         "",
         "Latency: from the first POST to the job's last server-sent event (queueing, retries and cloaking included).",
+        f"Reading: one worker and a queue of {args.queue} accepted {first['accepted']} jobs of the burst (one "
+        f"running, up to {args.queue} waiting) and answered the others 429 before reading their upload; "
+        f"{'every accepted job completed (none lost)' if not first['lost'] + second['lost'] else 'SOME WERE LOST'}"
+        f"; with retries after 429, {second['completed']} of {second['jobs']} completed.",
         "",
         f"100 concurrent mixed requests (25 each: foreign Host, non-image upload, unknown job, health): statuses "
         f"{json.dumps(many['statuses'], sort_keys=True)}; p50 {many['p50_ms']:.0f} ms, p95 {many['p95_ms']:.0f} ms.",
