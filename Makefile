@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml Makefile
 
 demo: $(STAMP)
 	$(BIN)/camo demo --out demo-output
+	@echo "web app (cloak photos, attack lab; this machine only): $(BIN)/camo serve --open"
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q -m "not slow"
