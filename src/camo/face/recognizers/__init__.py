@@ -1,0 +1,1 @@
+"""Face recognizers behind one interface (see :mod:`camo.face.recognizers.base`)."""
