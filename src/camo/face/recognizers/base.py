@@ -46,6 +46,7 @@ __all__ = [
     "FaceRecognizer",
     "LocatedFace",
     "Metric",
+    "PixelScaled",
     "RecognizerInfo",
     "descriptor_distance",
     "distance_matrix",
@@ -397,6 +398,27 @@ class FaceRecognizer(ABC):
             return 1.0 - similarity
         norms: torch.Tensor = (a - b).norm(dim=1)
         return norms
+
+
+class PixelScaled(nn.Module):
+    """Chips in [0, 1] -> ``(255·x − mean) / std`` (channels flipped to BGR if asked) -> the wrapped network.
+
+    Shape: (N, 3, S, S) -> the network's output.
+    """
+
+    def __init__(self, net: nn.Module, *, mean: float = 0.0, std: float = 1.0, bgr: bool = False) -> None:
+        super().__init__()
+        if not std > 0:
+            raise InputError(f"std must be > 0; got {std}")
+        self.net, self.mean, self.std, self.bgr = net, float(mean), float(std), bgr
+        self.requires_grad_(False)
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.bgr:
+            x = x.flip(1)
+        out: torch.Tensor = self.net((x * 255.0 - self.mean) / self.std)
+        return out
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,11 @@ from camo.face.recognizers.base import (
     Face,
     FaceRecognizer,
     LocatedFace,
+    PixelScaled,
     RecognizerInfo,
 )
 from camo.face.recognizers.onnx_exec import load_onnx_module, onnxruntime_session
-from camo.face.recognizers.sface import PixelScaled, opencv
+from camo.face.recognizers.sface import opencv
 
 __all__ = ["ALIGNMENTS", "DEFAULT_COSINE_THRESHOLD", "OnnxRecognizer", "parse_norm"]
 

