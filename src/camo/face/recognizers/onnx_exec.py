@@ -144,6 +144,14 @@ def _batch_norm(inputs: list[Value], attrs: Attributes, opset: int) -> list[torc
     return [(x - mean.view(shape)) * inv + bias.view(shape)]
 
 
+def _channel_affine(inputs: list[Value], attrs: Attributes, opset: int) -> list[torch.Tensor]:
+    """``x · scale + shift`` per channel: a batch norm whose constants were folded when the module was built."""
+    x, scale, shift = inputs[0], inputs[1], inputs[2]
+    assert x is not None and scale is not None and shift is not None
+    shape = (1, -1) + (1,) * (x.dim() - 2)
+    return [torch.addcmul(shift.view(shape), x, scale.view(shape))]
+
+
 def _layer_norm(inputs: list[Value], attrs: Attributes, opset: int) -> list[torch.Tensor]:
     x, scale, bias = inputs[0], inputs[1], inputs[2] if len(inputs) > 2 else None
     assert x is not None and scale is not None
@@ -157,8 +165,11 @@ def _layer_norm(inputs: list[Value], attrs: Attributes, opset: int) -> list[torc
 def _prelu(inputs: list[Value], attrs: Attributes, opset: int) -> list[torch.Tensor]:
     x, slope = inputs[0], inputs[1]
     assert x is not None and slope is not None
-    if slope.dim() == 1 and x.dim() > 2 and slope.shape[0] == x.shape[1] and slope.shape[0] != x.shape[-1]:
-        slope = slope.view((1, -1) + (1,) * (x.dim() - 2))  # per-channel slopes written as (C,)
+    if x.dim() > 2 and slope.numel() == x.shape[1] and (
+        slope.dim() == 1 and slope.shape[0] != x.shape[-1] or tuple(slope.shape[1:]) == (1,) * (slope.dim() - 1)
+    ):
+        # Per-channel slopes, written (C,) or (C, 1, 1): PyTorch's fused kernel, same arithmetic.
+        return [F.prelu(x, slope.reshape(-1))]
     return [torch.where(x >= 0, x, x * slope)]
 
 
@@ -505,7 +516,7 @@ _OPS: dict[str, OpFunction] = {
     "Neg": _unary(torch.neg), "Reciprocal": _unary(torch.reciprocal), "Sin": _unary(torch.sin),
     "Cos": _unary(torch.cos), "Floor": _unary(torch.floor), "Ceil": _unary(torch.ceil),
     "Not": _unary(torch.logical_not), "HardSwish": _unary(F.hardswish),
-    "Conv": _conv, "BatchNormalization": _batch_norm, "LayerNormalization": _layer_norm, "PRelu": _prelu,
+    "Conv": _conv, "BatchNormalization": _batch_norm, "_ChannelAffine": _channel_affine, "LayerNormalization": _layer_norm, "PRelu": _prelu,
     "LeakyRelu": _leaky_relu, "HardSigmoid": _hard_sigmoid, "Gemm": _gemm, "Reshape": _reshape,
     "Flatten": _flatten, "Squeeze": _squeeze, "Unsqueeze": _unsqueeze, "Transpose": _transpose,
     "Concat": _concat, "Shape": _shape, "Gather": _gather, "Slice": _slice, "Clip": _clip, "Expand": _expand,
@@ -518,7 +529,7 @@ _OPS: dict[str, OpFunction] = {
 }
 
 #: The operator types the executor runs (default ONNX domain).
-SUPPORTED_OPERATORS: frozenset[str] = frozenset([*_OPS, "Split"])
+SUPPORTED_OPERATORS: frozenset[str] = frozenset([*(op for op in _OPS if not op.startswith("_")), "Split"])
 
 
 def _tensor(array: np.ndarray) -> torch.Tensor:
@@ -600,6 +611,15 @@ class OnnxModule(nn.Module):
                     for name, value in zip(node.outputs, self._run(node, [constants.get(n) for n in node.inputs]),
                                            strict=False):
                         constants[name] = value
+                elif node.op == "BatchNormalization" and all(n in constants for n in node.inputs[1:5]):
+                    # Inference batch norm is a per-channel affine map: fold its four constants into two, once.
+                    scale, bias, mean, var = (constants[n] for n in node.inputs[1:5])
+                    factor = scale / torch.sqrt(var + node.attrs.get("epsilon", 1e-5))
+                    constants[f"{node.outputs[0]}::scale"] = factor
+                    constants[f"{node.outputs[0]}::shift"] = bias - mean * factor
+                    nodes.append(_Node("_ChannelAffine", node.name, [node.inputs[0], f"{node.outputs[0]}::scale",
+                                                                      f"{node.outputs[0]}::shift"],
+                                       node.outputs[:1], {}))
                 else:
                     nodes.append(node)
         used = {name for node in nodes for name in node.inputs} | {self.output_name}
@@ -607,7 +627,7 @@ class OnnxModule(nn.Module):
         self._constant_names: dict[str, str] = {}
         for index, name in enumerate(sorted(n for n in constants if n in used)):
             key = f"c{index}"
-            self.register_buffer(key, constants[name])
+            self.register_buffer(key, constants[name].contiguous())
             self._constant_names[name] = key
         self.requires_grad_(False)
         self.eval()
