@@ -205,3 +205,20 @@ def test_geometry_needs_the_68_points(photos: list[tuple[np.ndarray, list[Any]]]
     # faces() fills them in when a shared detection lacks them
     (found,) = recognizer.faces(photos[0][0], [LocatedFace(face.box, face.landmarks)])
     assert found.descriptor.shape == (128,)
+
+
+def test_one_crop_serves_every_recognizers_chip(photos: list[tuple[np.ndarray, list[Any]]]) -> None:
+    from camo.face.align import union_crop_box
+
+    recognizers = [_recognizer(name) for name in ("dlib", "sface", "facenet")]
+    pixels, located = photos[1]
+    face = located[0]
+    geometries = [r.geometry(face) for r in recognizers]
+    left, top, right, bottom = union_crop_box(geometries, pixels.shape[:2])
+    x = torch.from_numpy(pixels).permute(2, 0, 1).unsqueeze(0).float() / 255.0
+    crop = x[..., top:bottom, left:right]
+    with torch.no_grad():
+        for recognizer, geometry in zip(recognizers, geometries, strict=True):
+            whole = recognizer.descriptor(x, geometry)
+            cropped = recognizer.descriptor(crop, geometry.translated(-left, -top))
+            assert (whole - cropped).abs().max() <= 1e-4, recognizer.name

@@ -40,6 +40,7 @@ __all__ = [
     "face_landmarks",
     "face_landmarks68",
     "similarity_geometry",
+    "union_crop_box",
     "warp_to_chip",
 ]
 
@@ -418,6 +419,23 @@ def chip_crop_box(geometry: ChipGeometry, image_size: tuple[int, int]) -> tuple[
     return left, top, min(width, right), min(height, bottom)
 
 
+def union_crop_box(geometries: Sequence[ChipGeometry], image_size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """One crop that serves several chips of the same face (an ensemble of recognizers): the union of their
+    :func:`chip_crop_box`. Each box's corner lies on its own chip's pyramid grid and the warp keeps that grid's phase
+    in any crop, so every chip samples the same pixels from the union as from the full image.
+
+    Raises:
+        InputError: no geometries.
+
+    Returns:
+        (left, top, right, bottom), right and bottom exclusive, clipped to the image.
+    """
+    if not geometries:
+        raise InputError("union_crop_box needs at least one chip geometry")
+    boxes = [chip_crop_box(g, image_size) for g in geometries]
+    return min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)
+
+
 def _pyramid_down(x: torch.Tensor) -> torch.Tensor:
     """One dlib pyramid level: separable [1 4 6 4 1]/16 filter, keep every other pixel; output j ↔ input 2j + 2."""
     taps = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], dtype=x.dtype, device=x.device) / 16.0
@@ -482,8 +500,9 @@ def _warp_one(x: torch.Tensor, geometry: ChipGeometry) -> torch.Tensor:
 def warp_to_chip(x: torch.Tensor, geometry: ChipGeometry | Sequence[ChipGeometry]) -> torch.Tensor:
     """Resamples images to face chips, differentiably (gradients flow to every pixel of ``x`` that is read).
 
-    Reproduces dlib's ``extract_image_chip``: the same pyramid levels on the same pixel grid, bilinear sampling,
-    black where a sample's neighbours leave the image, and dlib's mean rounding loss (half a grey level per uint8
+    A ``resampling="bilinear"`` geometry (ArcFace crop, box crop) is sampled as OpenCV's ``warpAffine`` does:
+    bilinear, zeros outside. A dlib geometry reproduces dlib's ``extract_image_chip``: the same pyramid levels on
+    the same pixel grid, bilinear sampling, black where a sample's neighbours leave the image, and dlib's mean rounding loss (half a grey level per uint8
     truncation) subtracted, so values may dip 1/255 below 0. Chips differ from dlib's by about 0.25/255 on average.
 
     Args:

@@ -13,6 +13,7 @@ file is loaded, with one error naming the operator.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable
@@ -166,7 +167,7 @@ def _prelu(inputs: list[Value], attrs: Attributes, opset: int) -> list[torch.Ten
     x, slope = inputs[0], inputs[1]
     assert x is not None and slope is not None
     if x.dim() > 2 and slope.numel() == x.shape[1] and (
-        slope.dim() == 1 and slope.shape[0] != x.shape[-1] or tuple(slope.shape[1:]) == (1,) * (slope.dim() - 1)
+        (slope.dim() == 1 and slope.shape[0] != x.shape[-1]) or tuple(slope.shape[1:]) == (1,) * (slope.dim() - 1)
     ):
         # Per-channel slopes, written (C,) or (C, 1, 1): PyTorch's fused kernel, same arithmetic.
         return [F.prelu(x, slope.reshape(-1))]
@@ -516,7 +517,8 @@ _OPS: dict[str, OpFunction] = {
     "Neg": _unary(torch.neg), "Reciprocal": _unary(torch.reciprocal), "Sin": _unary(torch.sin),
     "Cos": _unary(torch.cos), "Floor": _unary(torch.floor), "Ceil": _unary(torch.ceil),
     "Not": _unary(torch.logical_not), "HardSwish": _unary(F.hardswish),
-    "Conv": _conv, "BatchNormalization": _batch_norm, "_ChannelAffine": _channel_affine, "LayerNormalization": _layer_norm, "PRelu": _prelu,
+    "_ChannelAffine": _channel_affine,
+    "Conv": _conv, "BatchNormalization": _batch_norm, "LayerNormalization": _layer_norm, "PRelu": _prelu,
     "LeakyRelu": _leaky_relu, "HardSigmoid": _hard_sigmoid, "Gemm": _gemm, "Reshape": _reshape,
     "Flatten": _flatten, "Squeeze": _squeeze, "Unsqueeze": _unsqueeze, "Transpose": _transpose,
     "Concat": _concat, "Shape": _shape, "Gather": _gather, "Slice": _slice, "Clip": _clip, "Expand": _expand,
@@ -726,11 +728,20 @@ def runtime_model_file(path: str | Path) -> Path:
 
 
 def onnxruntime_session(path: str | Path, *, threads: int = 1) -> Any:
-    """An onnxruntime CPU session for an ONNX file (the reference runtime for files camo executes).
+    """An onnxruntime CPU session for an ONNX file (the reference runtime for files camo executes), cached per
+    process and file version.
 
     Raises:
-        ModelError: onnxruntime is not installed, or the file is unreadable.
+        ModelError: onnxruntime is not installed, or the file is missing or unreadable.
     """
+    file = Path(path).resolve()
+    if not file.is_file():
+        raise ModelError(f"ONNX model {str(file)!r} not found")
+    return _session(file, file.stat().st_mtime_ns, threads)
+
+
+@functools.lru_cache(maxsize=8)
+def _session(path: Path, mtime_ns: int, threads: int) -> Any:
     try:
         import onnxruntime
     except ImportError as exc:
