@@ -502,8 +502,9 @@ def warp_to_chip(x: torch.Tensor, geometry: ChipGeometry | Sequence[ChipGeometry
 
     A ``resampling="bilinear"`` geometry (ArcFace crop, box crop) is sampled as OpenCV's ``warpAffine`` does:
     bilinear, zeros outside. A dlib geometry reproduces dlib's ``extract_image_chip``: the same pyramid levels on
-    the same pixel grid, bilinear sampling, black where a sample's neighbours leave the image, and dlib's mean rounding loss (half a grey level per uint8
-    truncation) subtracted, so values may dip 1/255 below 0. Chips differ from dlib's by about 0.25/255 on average.
+    the same pixel grid, bilinear sampling, black where a sample's neighbours leave the image, and dlib's mean
+    rounding loss (half a grey level per uint8 truncation) subtracted, so values may dip 1/255 below 0. Chips
+    differ from dlib's by about 0.25/255 on average.
 
     Args:
         x: images, RGB in [0, 1] (any float range works; the warp is linear).
