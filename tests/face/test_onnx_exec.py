@@ -148,3 +148,57 @@ def test_edgeface_file_runs_like_onnxruntime() -> None:
     theirs = _reference(EDGEFACE, x)
     assert ours.shape == theirs.shape == (2, 512)
     assert np.abs(ours - theirs).max() <= 1e-4
+
+
+def _one_op(op: str, inputs: list[Any], attrs: dict[str, Any], outputs: int = 1, opset: int = 18) -> Any:
+    """A graph of one node: the first input is fed, the others are initialisers."""
+    x = inputs[0]
+    inits = [numpy_helper.from_array(np.asarray(v), f"in{i}") for i, v in enumerate(inputs[1:], start=1)]
+    names = ["x"] + [f"in{i}" for i in range(1, len(inputs))]
+    node = helper.make_node(op, names, [f"y{k}" for k in range(outputs)], **attrs)
+    dtype = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.int64): TensorProto.INT64}[x.dtype]
+    graph = helper.make_graph([node], op, [helper.make_tensor_value_info("x", dtype, list(x.shape))],
+                              [helper.make_empty_tensor_value_info(f"y{k}") for k in range(outputs)],
+                              initializer=inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+_X = np.random.default_rng(4).normal(size=(2, 3, 6, 5)).astype(np.float32)
+CASES = [
+    ("Slice", [_X, np.array([5, -1]), np.array([0, -10]), np.array([2, 3]), np.array([-2, -1])], {}, 1),
+    ("Slice", [_X, np.array([1]), np.array([100]), np.array([-1]), np.array([2])], {}, 1),
+    ("Split", [_X, np.array([2, 4])], {"axis": 2}, 2),
+    ("Split", [_X], {"axis": 1, "num_outputs": 3}, 3),
+    ("Gather", [_X, np.array([[-1, 0]])], {"axis": 3}, 1),
+    ("Expand", [_X[:, :1], np.array([4, 1, 3, 1, 1])], {}, 1),
+    ("Pad", [_X, np.array([0, 0, 1, 2, 0, 0, 3, 0]), np.array(0.5, np.float32)], {"mode": "constant"}, 1),
+    ("Pad", [_X, np.array([0, 0, 1, 2, 0, 0, 2, 1])], {"mode": "reflect"}, 1),
+    ("MaxPool", [_X], {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}, 1),
+    ("AveragePool", [_X], {"kernel_shape": [2, 2], "strides": [2, 2], "ceil_mode": 1}, 1),
+    ("Softmax", [_X], {"axis": 2}, 1),
+    ("CumSum", [_X, np.array(3)], {"exclusive": 1, "reverse": 1}, 1),
+    ("ReduceMean", [_X, np.array([1, -1])], {"keepdims": 0}, 1),
+    ("Transpose", [_X], {"perm": [0, 2, 3, 1]}, 1),
+    ("Clip", [_X, np.array(-0.5, np.float32), np.array(0.7, np.float32)], {}, 1),
+    ("Conv", [_X, np.random.default_rng(5).normal(size=(3, 1, 3, 2)).astype(np.float32)],
+     {"group": 3, "auto_pad": "SAME_UPPER", "strides": [2, 1]}, 1),
+]
+
+
+@pytest.mark.parametrize(("op", "inputs", "attrs", "outputs"), CASES, ids=[f"{c[0]}-{i}" for i, c in
+                                                                       enumerate(CASES)])
+def test_single_operators_match_onnxruntime(op: str, inputs: list[Any], attrs: dict[str, Any], outputs: int,
+                                            tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime", reason="onnxruntime is the reference (a test dependency)")
+    path = _save(_one_op(op, inputs, attrs, outputs), tmp_path)
+    session = onnxruntime_session(path)
+    theirs = session.run(None, {"x": inputs[0]})
+    module = OnnxModule(onnx.load(str(path)))
+    values: dict[str, Any] = {name: getattr(module, key) for name, key in module._constant_names.items()}
+    values["x"] = torch.from_numpy(inputs[0])
+    node = module._nodes[0]
+    ours = module._run(node, [values.get(n) for n in node.inputs])
+    assert len(ours) == len(theirs)
+    for mine, ref in zip(ours, theirs, strict=True):
+        assert tuple(mine.shape) == ref.shape
+        np.testing.assert_allclose(mine.numpy(), ref, atol=1e-5)
