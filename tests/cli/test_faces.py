@@ -90,3 +90,17 @@ def test_faces_bad_recognizer_options_are_one_clear_error(argv: list[str], messa
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: ") and message in err[-1], err
     assert not (tmp_path / "out").exists()
+
+
+def test_models_lists_the_recognizers_with_their_provenance(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    recognizers = {row["name"]: row for row in rows if row.get("kind") == "face recognizer"}
+    assert list(recognizers) == ["dlib", "facenet", "sface", "FILE.onnx"]
+    for name in ("dlib", "facenet", "sface"):
+        row = recognizers[name]
+        assert row["input"] and row["licence"] and row["weights"] and row["reference"], row
+        assert row["threshold"] > 0 and row["metric"] in ("euclidean", "cosine")
+    assert "edgeface" not in " ".join(recognizers).lower()  # the validation recognizer is never a built-in
+    assert main(["models"]) == 0
+    assert "face recognizers" in capsys.readouterr().out

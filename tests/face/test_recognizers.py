@@ -222,3 +222,20 @@ def test_one_crop_serves_every_recognizers_chip(photos: list[tuple[np.ndarray, l
             whole = recognizer.descriptor(x, geometry)
             cropped = recognizer.descriptor(crop, geometry.translated(-left, -top))
             assert (whole - cropped).abs().max() <= 1e-4, recognizer.name
+
+
+@pytest.mark.parametrize("align", ["dlib", "box"])
+def test_onnx_recognizer_alignments_match_their_reference_crops(
+    align: str, photos: list[tuple[np.ndarray, list[Any]]]
+) -> None:
+    if not EDGEFACE.is_file():
+        pytest.skip(f"the validation recognizer is not at {EDGEFACE} (../shared is absent)")
+    _needs("onnxruntime", "onnxruntime is the reference runtime for ONNX recognizers (a test dependency)")
+    _needs("cv2", "the reference crop is OpenCV's warpAffine")
+    from camo.face.recognizers import OnnxRecognizer
+
+    recognizer = OnnxRecognizer(EDGEFACE, align=align, size=112, norm=(127.5, 127.5), threshold=0.6)
+    pixels, located = photos[2]
+    (face,) = recognizer.faces(pixels, located)
+    (reference,) = recognizer.reference_descriptors(pixels, located)
+    assert recognizer.distance_between(face, reference) <= 0.02
