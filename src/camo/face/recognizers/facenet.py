@@ -21,9 +21,10 @@ from camo.face.recognizers.dlib_resnet import _full_object_detection
 
 __all__ = ["FACENET_THRESHOLD", "FaceNetRecognizer"]
 
-FACENET_THRESHOLD = 1.0
-"""Euclidean threshold on unit vectors, calibrated at a false-match rate of 1e-3 on different-person pairs of the
-shared celebrities and ORL faces (``python -m bench.recognizers --calibrate``; see bench/RECOGNIZERS.md)."""
+FACENET_THRESHOLD = 0.9387
+"""Euclidean threshold on unit vectors (cosine similarity 0.559), calibrated at a false-match rate of 1e-3 on the
+different-person pairs of the shared celebrities and ORL faces together, OpenCV's descriptors
+(``OMP_NUM_THREADS=1 PYTHONPATH=src python -m bench.recognizers``; see bench/RECOGNIZERS.md)."""
 
 
 @functools.lru_cache(maxsize=1)

@@ -626,6 +626,16 @@ class OnnxModule(nn.Module):
                     nodes.append(node)
         used = {name for node in nodes for name in node.inputs} | {self.output_name}
         self._nodes = nodes
+        # Drop each activation after its last reader: a batch through a deep graph would otherwise keep every
+        # intermediate tensor alive until the end (autograd still keeps what backward needs).
+        last_read: dict[str, int] = {}
+        for index, node in enumerate(nodes):
+            for name in node.inputs:
+                last_read[name] = index
+        self._release: list[list[str]] = [[] for _ in nodes]
+        for name, index in last_read.items():
+            if name != self.output_name and name not in constants:
+                self._release[index].append(name)
         self._constant_names: dict[str, str] = {}
         for index, name in enumerate(sorted(n for n in constants if n in used)):
             key = f"c{index}"
@@ -651,10 +661,12 @@ class OnnxModule(nn.Module):
         """
         values: dict[str, Value] = {name: getattr(self, key) for name, key in self._constant_names.items()}
         values[self.input_name] = x
-        for node in self._nodes:
+        for node, release in zip(self._nodes, self._release, strict=True):
             outputs = self._run(node, [values.get(name) if name else None for name in node.inputs])
             for name, value in zip(node.outputs, outputs, strict=False):
                 values[name] = value
+            for name in release:
+                values.pop(name, None)
         out = values[self.output_name]
         assert out is not None
         return out
