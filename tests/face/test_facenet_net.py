@@ -100,7 +100,12 @@ def _tiny_graph() -> bytes:
         _node("axis", "Const", (), _attr("value", _msg(8, _tensor(3, (), _num(7, -1))))),
         _node("cat", "ConcatV2", ("avg", "max", "axis"), _attr("N", _num(3, 2))),
         _node("scale", "Const", (), _attr("value", _msg(8, _tensor(1, (), _f32(5, 0.5))))),
-        _node("out", "Mul", ("cat", "scale"), _attr("eps", _f32(4, 1e-3))),
+        _node(
+            "out", "Mul", ("cat", "scale"), _attr("eps", _f32(4, 1e-3)),
+            # list forms: strings, packed floats, unpacked bools, shapes
+            _attr("lists", _msg(1, _msg(2, "a") + _msg(2, "b") + _msg(4, struct.pack("<2f", 1.5, -2.0))
+                                + _num(5, 1) + _num(5, 0) + _msg(7, _shape((2, -1))))),
+        ),
     ]
     return b"".join(nodes) + _msg(4, _num(1, 26))  # a top-level field the reader skips (versions)
 
@@ -137,6 +142,9 @@ def test_reader_decodes_every_field_of_a_hand_made_graph() -> None:
     assert conv.attr["padding"].s == b"SAME" and conv.attr["use_cudnn_on_gpu"].b is True
     assert graph.node("relu").inputs == ("bias", "^x")
     assert graph.node("out").attr["eps"].f == pytest.approx(1e-3)
+    lists = graph.node("out").attr["lists"].list
+    assert lists is not None
+    assert (lists.s, lists.f, lists.b, lists.shape) == ((b"a", b"b"), (1.5, -2.0), (True, False), ((2, -1),))
 
 
 def test_graph_import_matches_numpy_with_asymmetric_same_padding() -> None:

@@ -100,8 +100,10 @@ class _Conv(nn.Module):
 
     def __init__(self, weights: np.ndarray, stride: tuple[int, int], padding: str) -> None:
         super().__init__()
-        # TensorFlow stores filters (rows, cols, in, out); torch wants (out, in, rows, cols).
-        self.weight = nn.Parameter(_tensor(weights.transpose(3, 2, 0, 1)))
+        # TensorFlow stores filters (rows, cols, in, out); torch wants (out, in, rows, cols). Kept channels-last, like
+        # the activations (see FaceNet.forward): on CPU that avoids torch's slow im2col path for 1×1 and 1×7 kernels.
+        filters = _tensor(weights.transpose(3, 2, 0, 1)).contiguous(memory_format=torch.channels_last)
+        self.weight = nn.Parameter(filters)
         self.bias: nn.Parameter | None = None
         self.stride = stride
         self.padding = padding
@@ -449,7 +451,9 @@ class FaceNet(nn.Module):
         size = FACENET_INPUT_SIZE
         if x.dim() != 4 or tuple(x.shape[1:]) != (3, size, size):
             raise InputError(f"FaceNet chips must have shape (N, 3, {size}, {size}); got {tuple(x.shape)}")
-        descriptors: torch.Tensor = self.graph((x - _MEAN) * _SCALE)
+        # Channels-last activations run the many small convolutions about twice as fast on CPU (same values).
+        normalised = ((x - _MEAN) * _SCALE).contiguous(memory_format=torch.channels_last)
+        descriptors: torch.Tensor = self.graph(normalised)
         return descriptors
 
 
