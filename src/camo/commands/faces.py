@@ -18,8 +18,8 @@ EPILOG = """examples:
 
 Faces are found once (dlib's HOG detector and landmarks) and encoded by each recognizer (our PyTorch twin of it).
 Two faces are the same person when their distance is at most the recognizer's threshold: dlib euclidean 0.6
-(its documented tolerance), SFace cosine distance 0.637 (OpenCV's similarity 0.363), FaceNet euclidean (calibrated
-at 1e-3 false matches; see `camo models`). For an ONNX file, say what it expects: --align arcface|dlib|box, --size,
+(its documented tolerance), SFace cosine distance 0.637 (OpenCV's similarity 0.363), FaceNet euclidean 0.939
+(calibrated here at 1e-3 false matches; see `camo models`). For an ONNX file, say what it expects: --align arcface|dlib|box, --size,
 --norm MEAN/STD on 0–255 pixels (or arcface, raw, unit, facenet), --bgr, --metric, --threshold (without it a generic
 cosine distance 0.6 is used and flagged). With several recognizers --json prints {"recognizers": [...]}, one result
 each. Writes <stem>.faces.png (faces outlined and numbered) and faces.json to --out.
@@ -74,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
 
     check_unique_stems(args.photos)  # their outlined copies are named after them
     recognizers = _recognizers(args)
+    for recognizer in recognizers:
+        if getattr(recognizer, "threshold_given", True) is False and not args.quiet:
+            console().print(f"note: {recognizer.name}: {recognizer.info().threshold_source}")
     results = compare_with(args.photos, recognizers, tolerance=args.tolerance)
     out: Path = args.out
     first = results[0]
