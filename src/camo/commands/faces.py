@@ -19,10 +19,11 @@ EPILOG = """examples:
 Faces are found once (dlib's HOG detector and landmarks) and encoded by each recognizer (our PyTorch twin of it).
 Two faces are the same person when their distance is at most the recognizer's threshold: dlib euclidean 0.6
 (its documented tolerance), SFace cosine distance 0.637 (OpenCV's similarity 0.363), FaceNet euclidean 0.939
-(calibrated here at 1e-3 false matches; see `camo models`). For an ONNX file, say what it expects: --align arcface|dlib|box, --size,
---norm MEAN/STD on 0–255 pixels (or arcface, raw, unit, facenet), --bgr, --metric, --threshold (without it a generic
-cosine distance 0.6 is used and flagged). With several recognizers --json prints {"recognizers": [...]}, one result
-each. Writes <stem>.faces.png (faces outlined and numbered) and faces.json to --out.
+(calibrated here at 1e-3 false matches; see `camo models`). For an ONNX file, say what it expects: --align
+arcface|dlib|box, --size, --norm MEAN/STD on 0–255 pixels (or arcface, raw, unit, facenet), --bgr, --metric,
+--threshold (without it a generic cosine distance 0.6 is used and a note says so). With several recognizers --json
+prints {"recognizers": [...]}, one result each. Writes <stem>.faces.png (faces outlined and numbered) and
+faces.json to --out.
 """
 
 
