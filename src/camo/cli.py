@@ -23,7 +23,7 @@ log = logging.getLogger("camo")
 #: and ``common`` the parent parser holding --json and --quiet; the command's ``func(args) -> int`` raises CamoError.
 COMMAND_MODULES: list[str] = [
     "camo.commands.sweep", "camo.commands.best_eps", "camo.commands.grid", "camo.commands.evaluate",
-    "camo.commands.report", "camo.commands.patch", "camo.commands.faces", "camo.commands.cloak",
+    "camo.commands.report", "camo.commands.patch", "camo.commands.faces", "camo.commands.cloak", "camo.commands.video",
 ]
 
 EPILOG_ATTACK = """examples:

@@ -190,12 +190,17 @@ def iter_frames(source: VideoSource, *, max_pixels: int = MAX_FRAME_PIXELS) -> I
         with av.open(str(source.path)) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
+            count = 0
             for frame in container.decode(stream):
                 arr = frame.to_ndarray(format="rgb24")
                 if arr.shape != expected:
                     raise InputError(f"{source.path}: frame size changes mid-stream ({source.width}×"
                                      f"{source.height} to {arr.shape[1]}×{arr.shape[0]}); camo needs one size")
+                count += 1
                 yield arr
+            if source.frames is not None and count < source.frames:
+                raise InputError(f"{source.path}: the video is truncated ({count} of the {source.frames} frames "
+                                 "its header declares could be decoded)")
     except InputError:
         raise
     except (av.FFmpegError, ValueError, OSError) as err:
