@@ -105,8 +105,8 @@ def _check_size(path: Path, width: int, height: int, max_pixels: int) -> None:
     if width <= 0 or height <= 0:
         raise InputError(f"{path}: the video stream has no frame size ({width}×{height})")
     if width * height > max_pixels:
-        raise InputError(f"{path}: frames of {width}×{height} = {width * height / 1e6:.1f} megapixels are over the "
-                         f"limit of {max_pixels / 1e6:.0f} megapixels; scale the video down first")
+        raise InputError(f"{path}: frames of {width}×{height} ({width * height:,} pixels) are over the limit of "
+                         f"{max_pixels:,} pixels (8K UHD fits); scale the video down first")
 
 
 def _rate(value: Any) -> Fraction | None:
@@ -159,9 +159,14 @@ def open_video(
             rate = _rate(fps) or _rate(stream.average_rate) or _rate(stream.guessed_rate) or Fraction(25)
             declared = int(stream.frames) or None
             codec = stream.codec_context.name
-            first = next(container.decode(stream), None)
+            try:
+                first = next(container.decode(stream), None)
+            except av.EOFError:  # a stream header and no frame data
+                first = None
     except InputError:
         raise
+    except av.EOFError:
+        raise InputError(f"{path}: the file ends before any frame (a video with no frames, or truncated)") from None
     except (av.FFmpegError, ValueError, IndexError, OSError) as err:
         raise _av_error(path, err) from None
     if first is None:
