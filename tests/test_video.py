@@ -166,6 +166,21 @@ def test_input_untouched_and_no_metadata_written(attacked: tuple[Path, Path, str
                 assert "title" not in container.metadata and "location" not in container.metadata
 
 
+def test_odd_frame_sizes_are_padded_for_h264_and_cropped_back(tmp_path: Path, digits: list[np.ndarray],
+                                                               mnist_model: camo.Classifier) -> None:
+    frames = [np.ascontiguousarray(np.pad(f, ((0, 1), (0, 3), (0, 0)))) for f in digits[:3]]  # 31 wide, 29 high
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    for i, f in enumerate(frames):
+        Image.fromarray(f).save(folder / f"{i}.png")
+    result = video.attack_video(mnist_model, folder, tmp_path / "out", video.VideoSettings(eps=0.3, crf=0,
+                                                                                            survival_crfs=(0,)))
+    written, _ = decode(tmp_path / "out" / "odd.attacked.mp4")
+    assert len(written) == 3 and written[0].shape == (30, 32, 3)  # one repeated row and column
+    assert np.abs(written[0][-1].astype(int) - written[0][-2].astype(int)).max() <= 24
+    assert [f.encoded[0].index for f in result.frames] == [f.saved.index for f in result.frames]  # CRF 0 ≈ lossless
+
+
 # --------------------------------------------------------------------------------------------------- bad input
 
 

@@ -799,12 +799,15 @@ def attack_video(
                 x_adv, positions = placer.paste(x, chunk)
             elif settings.window > 1:
                 y = torch.full((x.shape[0],), target, dtype=torch.long) if target is not None else None
+                if y is None:
+                    y = torch.tensor([p.index for p in clean], dtype=torch.long)
                 delta = shared_perturbation(view, x, y, settings.eps, targeted=target is not None,
                                             method=settings.method, steps=settings.steps,
                                             fit_frames=settings.window_fit, generator=generator)
                 x_adv = (x + delta).clamp(0.0, 1.0)
             else:
-                x_adv = attack_one(view, x, _attack_settings(settings), target)
+                labels = torch.tensor([p.index for p in clean], dtype=torch.long)
+                x_adv = attack_one(view, x, _attack_settings(settings), target, labels=labels)
             attack_time += time.perf_counter() - tick
             adversarial = predict(view, x_adv)
             after = _to_arrays(x_adv)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from camo.cli import add_model_options, emit_json, load_model_from_args, parse_eps
-from camo.commands import console, progress_bar
+from camo.commands import console
 from camo.errors import InputError
 
 EPILOG = """examples:
@@ -43,6 +46,27 @@ def _position(text: str) -> tuple[int, int]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected X,Y in frame pixels like 40,30, got {text!r}") from None
     return x, y
+
+
+@contextmanager
+def _frames_progress(what: str, *, disable: bool) -> Iterator[Callable[[str, int, int | None], None]]:
+    """A progress bar on stderr that shows the stage ("attack", "CRF 23 check") and frames per second."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True, disable=disable) as bar:
+        task = bar.add_task(what, total=None, rate="")
+        started: dict[str, float] = {}
+
+        def update(stage: str, done: int, total: int | None) -> None:
+            start = started.setdefault(stage, time.perf_counter() - 1e-9)
+            label = what if stage == "attack" else f"re-classifying the MP4 at {stage.upper()}"
+            bar.update(task, description=label, completed=done, total=total,
+                       rate=f"{done / (time.perf_counter() - start):.1f} frames/s")
+
+        yield update
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
@@ -97,9 +121,8 @@ def run(args: argparse.Namespace) -> int:
     open_video(args.input, fps=args.fps)  # a bad input fails in a second, before the model loads
     model = load_model_from_args(args)
     what = f"patch {args.patch.name}" if args.patch else f"{settings.method} ε = {settings.eps * 255:.3g}/255"
-    with progress_bar(f"{what}", disable=args.json or args.quiet) as update:
-        result = attack_video(model, args.input, args.out, settings,
-                              progress=lambda stage, done, total: update(done, total or done))
+    with _frames_progress(what, disable=args.json or args.quiet) as progress:
+        result = attack_video(model, args.input, args.out, settings, progress=progress)
     summary = result.summary()
     if args.json:
         emit_json(summary)
