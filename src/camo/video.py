@@ -917,7 +917,7 @@ def _gif_frame(composed: np.ndarray) -> Image.Image:
     img = Image.fromarray(composed)
     if img.width > GIF_WIDTH:
         img = img.resize((GIF_WIDTH, max(2, round(img.height * GIF_WIDTH / img.width))), Image.Resampling.BOX)
-    return img.quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    return img.quantize(colors=256, method=Image.Quantize.FASTOCTREE)  # median cut: 50× slower per frame
 
 
 def _gif_bytes(frames: Sequence[Image.Image], duration_ms: float) -> bytes:
