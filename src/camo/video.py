@@ -769,8 +769,7 @@ def attack_video(
 
     frame_size = (video.height, video.width)
     view = frame_classifier(model, frame_size)
-    geometry = Geometry.of(frame_size, model.input_size)
-    placer = _PatchPlacer(patch, geometry, settings) if patch is not None else None
+    placer = _PatchPlacer(patch, Geometry.of(frame_size, model.input_size), settings) if patch is not None else None
     batch = settings.window if settings.window > 1 else \
         max(1, min(settings.batch_size, BATCH_PIXELS // (video.width * video.height)))
     crfs = tuple(dict.fromkeys((settings.crf, *settings.survival_crfs)))
@@ -778,13 +777,13 @@ def attack_video(
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     writers: list[Mp4Writer] = []
-    survival_files: dict[int, Mp4Writer] = {}
+    written: list[Path] = []
     try:
+        encoded = {crf: Mp4Writer(names["attacked_mp4"] if crf == settings.crf else
+                                  out / f".{names['attacked_mp4'].stem}.crf{crf}.mp4",
+                                  width=video.width, height=video.height, fps=video.fps, crf=crf) for crf in crfs}
+        writers.extend(encoded.values())
         display: Mp4Writer | None = None
-        for crf in crfs:
-            name = names["attacked_mp4"] if crf == settings.crf else out / f".{names['attacked_mp4'].stem}.crf{crf}.mp4"
-            survival_files[crf] = Mp4Writer(name, width=video.width, height=video.height, fps=video.fps, crf=crf)
-            writers.append(survival_files[crf])
         gif_every = max(1, math.ceil(float(video.fps) / GIF_FPS))
         gif_frames: list[Image.Image] = []
         records: list[FrameRecord] = []
@@ -794,20 +793,7 @@ def attack_video(
             x = _to_tensor(chunk)
             clean = predict(view, x)
             tick = time.perf_counter()
-            positions: list[tuple[int, int]] | list[None] = [None] * len(chunk)
-            if placer is not None:
-                x_adv, positions = placer.paste(x, chunk)
-            elif settings.window > 1:
-                y = torch.full((x.shape[0],), target, dtype=torch.long) if target is not None else None
-                if y is None:
-                    y = torch.tensor([p.index for p in clean], dtype=torch.long)
-                delta = shared_perturbation(view, x, y, settings.eps, targeted=target is not None,
-                                            method=settings.method, steps=settings.steps,
-                                            fit_frames=settings.window_fit, generator=generator)
-                x_adv = (x + delta).clamp(0.0, 1.0)
-            else:
-                labels = torch.tensor([p.index for p in clean], dtype=torch.long)
-                x_adv = attack_one(view, x, _attack_settings(settings), target, labels=labels)
+            x_adv, positions = _perturb(view, x, chunk, clean, settings, target, placer, generator)
             attack_time += time.perf_counter() - tick
             adversarial = predict(view, x_adv)
             after = _to_arrays(x_adv)
@@ -815,12 +801,11 @@ def attack_video(
             for i, arr in enumerate(after):
                 index = len(records)
                 fooled = _fooled(saved[i], clean[i], target)
-                record = FrameRecord(
+                records.append(FrameRecord(
                     index=index, time=index / float(video.fps), clean=clean[i], adversarial=adversarial[i],
                     saved=saved[i], fooled_in_memory=_fooled(adversarial[i], clean[i], target), fooled=fooled,
                     linf=float(np.abs(arr.astype(np.int16) - chunk[i].astype(np.int16)).max()) / 255.0,
-                    patch_at=positions[i])
-                records.append(record)
+                    patch_at=positions[i]))
                 composed = side_by_side(chunk[i], arr, caption(clean[i], title="before", fooled=None),
                                         caption(saved[i], title="after", fooled=fooled), fooled=fooled)
                 if display is None:
@@ -828,7 +813,7 @@ def attack_video(
                                         height=composed.shape[0], fps=video.fps, crf=20, preset="veryfast")
                     writers.append(display)
                 display.write(composed)
-                for writer in survival_files.values():
+                for writer in encoded.values():
                     writer.write(arr)
                 if settings.gif and index % gif_every == 0 and len(gif_frames) < GIF_MAX_FRAMES:
                     gif_frames.append(_gif_frame(composed))
@@ -840,14 +825,9 @@ def attack_video(
 
         survival_start = time.perf_counter()
         survival: dict[int, int] = {}
-        for crf, writer in survival_files.items():
-            predictions: list[Prediction] = []
-            for decoded in _batches(decode_file(writer.temporary, frame_size), batch):
-                predictions.extend(predict(view, _to_tensor(decoded)))
-                if progress is not None:
-                    progress(f"crf {crf}", len(predictions), len(records))
-            if len(predictions) != len(records):
-                raise InputError(f"the MP4 at CRF {crf} decoded to {len(predictions)} frames, not {len(records)}")
+        for crf, writer in encoded.items():
+            predictions = _reclassify(view, writer.temporary, frame_size, batch, len(records),
+                                      _stage(progress, f"crf {crf}", len(records)))
             for i, pred in enumerate(predictions):
                 r = records[i]
                 records[i] = replace(r, encoded={**r.encoded, crf: pred},
@@ -855,38 +835,75 @@ def attack_video(
             survival[crf] = sum(r.fooled_encoded[crf] for r in records)
         survival_seconds = time.perf_counter() - survival_start
 
-        outputs = {"before_after_mp4": str(names["before_after_mp4"]), "attacked_mp4": str(names["attacked_mp4"]),
-                   "frames_json": str(names["frames_json"]), "frames_csv": str(names["frames_csv"]),
-                   "summary_json": str(names["summary_json"])}
-        if gif_frames:
-            outputs["before_after_gif"] = str(names["before_after_gif"])
-        settings_dict = settings.to_dict()
+        keys = ["before_after_mp4", "attacked_mp4", "frames_json", "frames_csv", "summary_json"]
         result = VideoResult(
-            model=model.name, source=video.to_dict(), settings=settings_dict,
+            model=model.name, source=video.to_dict(), settings=settings.to_dict(),
             target=model.label_name(target) if target is not None else None, frames=records,
             fooled_in_memory=sum(r.fooled_in_memory for r in records), fooled=sum(r.fooled for r in records),
             survival=survival, seconds=seconds, attack_seconds=attack_time, survival_seconds=survival_seconds,
-            outputs=outputs)
+            outputs={key: str(names[key]) for key in [*keys, *(["before_after_gif"] if gif_frames else [])]})
         # Everything is computed; only now do files appear at output names.
+        files = {names["frames_csv"]: _csv(records, crfs),
+                 names["frames_json"]: json.dumps([r.to_dict() for r in records], indent=1).encode(),
+                 names["summary_json"]: json.dumps(result.summary(), indent=2).encode()}
         if gif_frames:
-            images.write_bytes_atomic(_gif_bytes(gif_frames, 1000.0 * gif_every / float(video.fps)),
-                                      names["before_after_gif"])
-        images.write_bytes_atomic(_csv(records, crfs), names["frames_csv"])
-        images.write_bytes_atomic(json.dumps([r.to_dict() for r in records], indent=1).encode(), names["frames_json"])
-        images.write_bytes_atomic(json.dumps(result.summary(), indent=2).encode(), names["summary_json"])
+            files[names["before_after_gif"]] = _gif_bytes(gif_frames, 1000.0 * gif_every / float(video.fps))
+        for path, data in files.items():
+            written.append(images.write_bytes_atomic(data, path))
         for writer in writers:
-            if writer is survival_files.get(settings.crf) or writer is display:
-                writer.finish()
+            if writer is encoded[settings.crf] or writer is display:
+                written.append(writer.finish())
             else:
                 writer.temporary.unlink(missing_ok=True)
         return result
     except BaseException:
-        # The GIF, CSV and JSON files are written only once every frame succeeded; the MP4s are still temporary.
+        # Nothing this run put at an output name stays; MP4s not yet renamed are deleted under their temporary names.
         for writer in writers:
             writer.abort()
+        for path in written:
+            path.unlink(missing_ok=True)
         if created:
             _remove_empty(out)
         raise
+
+
+def _perturb(
+    view: Classifier, x: torch.Tensor, chunk: Sequence[np.ndarray], clean: Sequence[Prediction],
+    settings: VideoSettings, target: int | None, placer: _PatchPlacer | None, generator: torch.Generator,
+) -> tuple[torch.Tensor, list[tuple[int, int]] | list[None]]:
+    """The attacked frames of one batch (a window when ``settings.window`` > 1) and the patch's positions."""
+    if placer is not None:
+        return placer.paste(x, chunk)
+    # Untargeted: away from the labels the model already gave (no second forward pass to find them).
+    labels = torch.tensor([p.index for p in clean], dtype=torch.long) if target is None else \
+        torch.full((x.shape[0],), target, dtype=torch.long)
+    nowhere: list[None] = [None] * len(chunk)
+    if settings.window > 1:
+        delta = shared_perturbation(view, x, labels, settings.eps, targeted=target is not None,
+                                    method=settings.method, steps=settings.steps, fit_frames=settings.window_fit,
+                                    generator=generator)
+        return (x + delta).clamp(0.0, 1.0), nowhere
+    return attack_one(view, x, _attack_settings(settings), target, labels=labels), nowhere
+
+
+def _stage(progress: Progress | None, stage: str, total: int) -> Callable[[int], None] | None:
+    if progress is None:
+        return None
+    report = progress
+    return lambda done: report(stage, done, total)
+
+
+def _reclassify(view: Classifier, path: Path, frame_size: tuple[int, int], batch: int, expected: int,
+                progress: Callable[[int], None] | None) -> list[Prediction]:
+    """The model's answer on every frame of an MP4 camo wrote, decoded again."""
+    predictions: list[Prediction] = []
+    for decoded in _batches(decode_file(path, frame_size), batch):
+        predictions.extend(predict(view, _to_tensor(decoded)))
+        if progress is not None:
+            progress(len(predictions))
+    if len(predictions) != expected:
+        raise InputError(f"{path}: decoded {len(predictions)} frames, not the {expected} written")
+    return predictions
 
 
 def _attack_settings(settings: VideoSettings) -> AttackSettings:
