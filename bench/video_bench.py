@@ -7,7 +7,7 @@ Clips (made here, nothing committed from ../shared):
 * ``camera``: the 20 photos of ``../shared/data/imagenet_samples``, 0.5 s each with hand-held shake (σ 1.5 px) and
   sensor noise (σ 3 grey levels), 320×240, encoded at CRF 23 like a phone would — 10 s in all.
 * ``speed``: 224×224 frames (no resize: the model's own size), 3 s of the bundled pan.
-* ``long``: the bundled pan for 2 minutes (peak memory only).
+* ``long`` and ``short``: the bundled pan for 2 minutes and for 10 s at 5 frames/s (peak memory only).
 
 Parts (``--parts``): ``fooled`` (FGSM 2/255 untargeted and PGD-10 4/255 towards hen on both clips), ``speed``
 (FGSM and PGD-10 frames per second at 224×224 against the bare forward + input-gradient backward), ``window``
@@ -40,6 +40,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 SAMPLES = REPO.parent / "shared" / "data" / "imagenet_samples"
 RAW = HERE / "raw" / "video.json"
+LONG_FPS = 5  # the memory clips: 2 minutes (600 frames) against 10 s (50 frames), same frames per second
 
 
 def bundled_photos() -> list[np.ndarray]:
@@ -52,20 +53,23 @@ def make_clips(work: Path, fps: int) -> dict[str, Path]:
     """Write the clips (once; reused when present)."""
     work.mkdir(parents=True, exist_ok=True)
     clips = {"bundled": work / f"bundled_{fps}fps.mp4", "camera": work / f"camera_{fps}fps.mp4",
-             "speed": work / f"speed224_{fps}fps.mp4", "long": work / f"long2min_{fps}fps.mp4"}
+             "speed": work / f"speed224_{fps}fps.mp4", "long": work / f"long2min_{LONG_FPS}fps.mp4",
+             "short": work / f"short10s_{LONG_FPS}fps.mp4"}
     photos = bundled_photos()
 
-    def pan(size: tuple[int, int], seconds_each: float, repeat: int = 1) -> Any:
+    def pan(size: tuple[int, int], seconds_each: float, repeat: int = 1, rate: int = fps) -> Any:
         for _ in range(repeat):
             for i, photo in enumerate(photos):
-                yield from video.pan_zoom_frames(photo, frames=round(seconds_each * fps), size=size, seed=i)
+                yield from video.pan_zoom_frames(photo, frames=round(seconds_each * rate), size=size, seed=i)
 
     if not clips["bundled"].exists():
         video.write_frames(pan((240, 320), 2.5), clips["bundled"], fps=fps, crf=18)
     if not clips["speed"].exists():
         video.write_frames(pan((224, 224), 0.75), clips["speed"], fps=fps, crf=18)
     if not clips["long"].exists():
-        video.write_frames(pan((240, 320), 2.5, repeat=12), clips["long"], fps=fps, crf=18)
+        video.write_frames(pan((240, 320), 2.5, repeat=12, rate=LONG_FPS), clips["long"], fps=LONG_FPS, crf=18)
+    if not clips["short"].exists():
+        video.write_frames(pan((240, 320), 2.5, rate=LONG_FPS), clips["short"], fps=LONG_FPS, crf=18)
     if not clips["camera"].exists() and SAMPLES.is_dir():
         files = sorted(p for p in SAMPLES.iterdir() if p.suffix.lower() in (".jpeg", ".jpg", ".png"))
 
@@ -166,7 +170,7 @@ def peak_memory(clip: Path, out: Path) -> dict[str, Any]:
 
 
 def part_memory(clips: dict[str, Path], work: Path) -> list[dict[str, Any]]:
-    return [peak_memory(clips["bundled"], work / "out-mem-10s"), peak_memory(clips["long"], work / "out-mem-2min")]
+    return [peak_memory(clips["short"], work / "out-mem-10s"), peak_memory(clips["long"], work / "out-mem-2min")]
 
 
 def main() -> None:
@@ -174,10 +178,11 @@ def main() -> None:
     parser.add_argument("--parts", default="fooled,speed,window,memory")
     parser.add_argument("--fps", type=int, default=10)
     parser.add_argument("--work", type=Path, default=Path("/tmp/camo-video-bench"))
+    parser.add_argument("--raw", type=Path, default=RAW, help="raw results file (parts are merged into it)")
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     clips = make_clips(args.work, args.fps)
-    raw: dict[str, Any] = json.loads(RAW.read_text()) if RAW.exists() else {}
+    raw: dict[str, Any] = json.loads(args.raw.read_text()) if args.raw.exists() else {}
     raw["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__,
                       "threads": torch.get_num_threads(), "load_average": os.getloadavg()}
     model = camo.load_model("imagenet")
@@ -193,8 +198,8 @@ def main() -> None:
             raw["memory"] = {"when": start, "rows": part_memory(clips, args.work)}
         else:
             raise SystemExit(f"unknown part {part!r}")
-        RAW.parent.mkdir(exist_ok=True)
-        RAW.write_text(json.dumps(raw, indent=1) + "\n")
+        args.raw.parent.mkdir(exist_ok=True)
+        args.raw.write_text(json.dumps(raw, indent=1) + "\n")
 
 
 if __name__ == "__main__":

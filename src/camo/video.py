@@ -289,52 +289,6 @@ def frame_classifier(model: Classifier, frame: tuple[int, int]) -> Classifier:
     return view
 
 
-def h264_roundtrip(x: torch.Tensor, *, crf: int, fps: Fraction = Fraction(25)) -> torch.Tensor:
-    """Frames as they come back from H.264 at ``crf`` (8-bit, 4:2:0, inter-frame coding), in memory.
-
-    Shape: (N, 3, H, W) in [0, 1] -> the same.
-    """
-    import av
-
-    height, width = x.shape[-2:]
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format="h264") as container:
-        stream = container.add_stream("libx264", rate=fps, options={"crf": str(crf), "preset": "medium"})
-        stream.width, stream.height, stream.pix_fmt = width + width % 2, height + height % 2, "yuv420p"
-        for arr in _to_arrays(x):
-            for packet in stream.encode(av.VideoFrame.from_ndarray(_even(arr), format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    buffer.seek(0)
-    with av.open(buffer, "r", format="h264") as container:
-        frames = [f.to_ndarray(format="rgb24")[:height, :width] for f in container.decode(video=0)]
-    return _to_tensor(frames).to(x.dtype)
-
-
-class _ThroughCodec(nn.Module):
-    """The classifier seen through H.264: the forward pass classifies the encoded-and-decoded frames, the backward
-    pass treats the codec as the identity (BPDA, Athalye et al. 2018, "Obfuscated Gradients Give a False Sense of
-    Security"), so an iterative attack keeps correcting for what the encoder removes."""
-
-    def __init__(self, view: Classifier, crf: int, fps: Fraction) -> None:
-        super().__init__()
-        self.view, self.crf, self.fps = view, crf, fps
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            coded = h264_roundtrip(x.detach().clamp(0, 1), crf=self.crf, fps=self.fps)
-        out: torch.Tensor = self.view(x + (coded - x).detach())
-        return out
-
-
-def through_codec(view: Classifier, crf: int, fps: Fraction = Fraction(25)) -> Classifier:
-    """``view`` behind a straight-through H.264 round trip at ``crf`` (see :class:`_ThroughCodec`)."""
-    wrapped = Classifier(_ThroughCodec(view, crf, fps), labels=view.labels, name=view.name)
-    wrapped.train(False)
-    return wrapped
-
-
 # ---------------------------------------------------------------------------------------------------- attacks
 
 
@@ -356,7 +310,6 @@ class VideoSettings:
     crf: int = 18                      # quality of the attacked MP4 written
     survival_crfs: tuple[int, ...] = SURVIVAL_CRFS
     fps: float | None = None           # frame rate of a frame folder (or override a file's)
-    through_crf: int | None = None     # attack through H.264 at this CRF (straight-through), to survive encoding
     gif: bool = True
 
     def to_dict(self) -> dict[str, Any]:
@@ -759,14 +712,11 @@ def _check_settings(model: Classifier, settings: VideoSettings) -> int | None:
         raise InputError(f"window must be ≥ 1 frame; got {settings.window}")
     if settings.window_fit is not None and not 1 <= settings.window_fit <= settings.window:
         raise InputError(f"window-fit must be in 1..{settings.window} (the window); got {settings.window_fit}")
-    through = [] if settings.through_crf is None else [settings.through_crf]
-    for crf in (settings.crf, *settings.survival_crfs, *through):
+    for crf in (settings.crf, *settings.survival_crfs):
         if not 0 <= crf <= 51:
             raise InputError(f"CRF must be in 0..51 (libx264; 18 ≈ visually lossless, 23 default); got {crf}")
     if settings.place not in PLACES:
         raise InputError(f"place must be one of {', '.join(PLACES)}; got {settings.place!r}")
-    if settings.patch is not None and settings.through_crf is not None:
-        raise InputError("a patch is not optimised here; --through-crf applies to ε attacks")
     if settings.patch is not None and settings.window > 1:
         raise InputError("a patch is the same on every frame already; give --patch or --window, not both")
     return target
@@ -843,7 +793,7 @@ def attack_video(
             x = _to_tensor(chunk)
             clean = predict(view, x)
             tick = time.perf_counter()
-            x_adv, positions = _perturb(view, x, chunk, clean, settings, target, placer, generator, video.fps)
+            x_adv, positions = _perturb(view, x, chunk, clean, settings, target, placer, generator)
             attack_time += time.perf_counter() - tick
             adversarial = predict(view, x_adv)
             after = _to_arrays(x_adv)
@@ -920,7 +870,6 @@ def attack_video(
 def _perturb(
     view: Classifier, x: torch.Tensor, chunk: Sequence[np.ndarray], clean: Sequence[Prediction],
     settings: VideoSettings, target: int | None, placer: _PatchPlacer | None, generator: torch.Generator,
-    fps: Fraction,
 ) -> tuple[torch.Tensor, list[tuple[int, int]] | list[None]]:
     """The attacked frames of one batch (a window when ``settings.window`` > 1) and the patch's positions."""
     if placer is not None:
@@ -929,8 +878,6 @@ def _perturb(
     labels = torch.tensor([p.index for p in clean], dtype=torch.long) if target is None else \
         torch.full((x.shape[0],), target, dtype=torch.long)
     nowhere: list[None] = [None] * len(chunk)
-    if settings.through_crf is not None:
-        view = through_codec(view, settings.through_crf, fps)
     if settings.window > 1:
         delta = shared_perturbation(view, x, labels, settings.eps, targeted=target is not None,
                                     method=settings.method, steps=settings.steps, fit_frames=settings.window_fit,

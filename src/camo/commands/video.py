@@ -15,7 +15,6 @@ from camo.errors import InputError
 EPILOG = """examples:
   camo video clip.mp4 --model imagenet --eps 2/255 --out attacked/
   camo video clip.mp4 --model imagenet --target hen --method pgd --eps 4/255 --out attacked/
-  camo video clip.mp4 --model imagenet --target hen --method pgd --eps 4/255 --through-crf 23 --out attacked/
   camo video clip.mp4 --model imagenet --window 8 --window-fit 1 --out attacked/   (one perturbation per 8 frames)
   camo video clip.mp4 --model imagenet --patch patches/hen.png --place track --out attacked/
   camo video frames/ --fps 10 --model mnist --eps 0.2 --out attacked/
@@ -90,9 +89,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
                         help="frames sharing one perturbation, universal over the window (default: 1 = per frame)")
     parser.add_argument("--window-fit", type=int, metavar="N",
                         help="make each window's perturbation on N evenly spaced frames of it (default: all)")
-    parser.add_argument("--through-crf", type=int, metavar="CRF",
-                        help="attack through an H.264 round trip at this CRF (straight-through gradient) so the "
-                             "attack survives encoding; costs an encode per step")
     parser.add_argument("--patch", type=Path, metavar="PATCH.png",
                         help="paste this patch (from 'camo patch') on every frame instead of an ε attack; the target "
                              "comes from --target or PATCH.json")
@@ -121,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         method=args.method or "fgsm", eps=args.eps, target=args.target, steps=args.steps, seed=args.seed,
         batch_size=args.batch_size, window=args.window, window_fit=args.window_fit,
         patch=str(args.patch) if args.patch is not None else None, place=args.place, at=args.at, crf=args.crf,
-        survival_crfs=args.survival_crfs, fps=args.fps, through_crf=args.through_crf, gif=not args.no_gif)
+        survival_crfs=args.survival_crfs, fps=args.fps, gif=not args.no_gif)
     open_video(args.input, fps=args.fps)  # a bad input fails in a second, before the model loads
     model = load_model_from_args(args)
     what = f"patch {args.patch.name}" if args.patch else f"{settings.method} ε = {settings.eps * 255:.3g}/255"
