@@ -11,7 +11,8 @@ Clips (made here, nothing committed from ../shared):
 
 Parts (``--parts``): ``fooled`` (FGSM 2/255 untargeted and PGD-10 4/255 towards hen on both clips), ``speed``
 (FGSM and PGD-10 frames per second at 224×224 against the bare forward + input-gradient backward), ``window``
-(one perturbation per window against per-frame FGSM), ``memory`` (peak RSS of ``camo video`` on 10 s and 2 min).
+(one perturbation per window against per-frame FGSM), ``patch`` (a trained hen patch pasted at a fixed place
+and tracked, ``--patch``), ``memory`` (peak RSS of ``camo video`` on 10 s and 2 min).
 Raw numbers go to bench/raw/video.json; bench/VIDEO.md is written from them.
 
 Usage (repository root): OMP_NUM_THREADS=1 PYTHONPATH=src python bench/video_bench.py [--parts fooled,speed,...]
@@ -111,6 +112,17 @@ def part_fooled(model: camo.Classifier, clips: dict[str, Path], work: Path) -> l
     return rows
 
 
+def part_patch(model: camo.Classifier, clips: dict[str, Path], work: Path, patch: Path) -> list[dict[str, Any]]:
+    rows = []
+    for name in ("bundled", "camera"):
+        if not clips[name].exists():
+            continue
+        for place in ("fixed", "track"):
+            rows.append(run(model, clips[name], work / f"out-{name}-patch-{place}",
+                            video.VideoSettings(patch=str(patch), place=place, target="hen")))
+    return rows
+
+
 def bare_limit(model: camo.Classifier, size: tuple[int, int], batch: int = 8, repeats: int = 5) -> dict[str, float]:
     """Frames per second of one forward + one input-gradient backward (all FGSM needs) and of a forward alone."""
     view = video.frame_classifier(model, size)
@@ -178,6 +190,7 @@ def main() -> None:
     parser.add_argument("--parts", default="fooled,speed,window,memory")
     parser.add_argument("--fps", type=int, default=10)
     parser.add_argument("--work", type=Path, default=Path("/tmp/camo-video-bench"))
+    parser.add_argument("--patch", type=Path, help="for the patch part: a hen patch from camo patch train")
     parser.add_argument("--raw", type=Path, default=RAW, help="raw results file (parts are merged into it)")
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
@@ -194,6 +207,11 @@ def main() -> None:
             raw["speed"] = {"when": start, **part_speed(model, clips, args.work)}
         elif part == "window":
             raw["window"] = {"when": start, "rows": part_window(model, clips, args.work)}
+        elif part == "patch":
+            if args.patch is None:
+                raise SystemExit("the patch part needs --patch PATCH.png (from camo patch train)")
+            raw["patch"] = {"when": start, "patch": str(args.patch), "rows": part_patch(model, clips, args.work,
+                                                                                       args.patch)}
         elif part == "memory":
             raw["memory"] = {"when": start, "rows": part_memory(clips, args.work)}
         else:

@@ -391,3 +391,16 @@ def test_imagenet_on_tiny_frames_resized_inside_the_attack(tmp_path: Path, image
     written, _ = decode(tmp_path / "out" / "cat.attacked.mp4")
     assert written[0].shape == (120, 160, 3)  # full resolution written, not the model's 224×224
 
+
+
+def test_pan_zoom_clip_written_by_camo(tmp_path: Path, digits: list[np.ndarray]) -> None:
+    photo = np.kron(digits[0], np.ones((4, 4, 1), np.uint8))  # 112×112
+    frames = list(video.pan_zoom_frames(photo, frames=6, size=(48, 64), shake=1.0, noise=2.0))
+    assert len(frames) == 6 and frames[0].shape == (48, 64, 3) and not np.array_equal(frames[0], frames[-1])
+    path = video.write_frames(iter(frames), tmp_path / "new" / "pan.mp4", fps=12, crf=10)
+    decoded, rate = decode(path)
+    assert len(decoded) == 6 and rate == 12 and b"x264 - core" not in path.read_bytes()
+    assert [p.name for p in path.parent.iterdir()] == ["pan.mp4"]  # no temporary file left beside it
+    with pytest.raises(InputError, match="no frames"):
+        video.write_frames([], tmp_path / "empty.mp4")
+    assert not (tmp_path / "empty.mp4").exists()

@@ -494,6 +494,7 @@ class Mp4Writer:
 
         self.path = path
         self.temporary = path.with_name(f".{path.name}.partial.mp4")
+        path.parent.mkdir(parents=True, exist_ok=True)
         self.count = 0
         self.container = av.open(str(self.temporary), "w", format="mp4",
                                  options={"fflags": "+bitexact", "movflags": "+faststart"})
