@@ -335,10 +335,12 @@ def test_patch_is_pasted_at_a_fixed_place(tmp_path: Path, digits: list[np.ndarra
     patch[::2, ::2] = 255
     patch_file = tmp_path / "p.png"
     Image.fromarray(patch).save(patch_file)
+    (tmp_path / "p.json").write_text(json.dumps({"target": "3", "target_index": 3}))  # as camo patch writes it
     mp4 = make_mp4(tmp_path / "d.mp4", digits)
     result = video.attack_video(mnist_model, mp4, tmp_path / "out",
                                 video.VideoSettings(patch=str(patch_file), at=(3, 5), survival_crfs=(18,)))
     assert {f.patch_at for f in result.frames} == {(3, 5)}
+    assert result.target == "3" and all(f.fooled == (f.saved.index == 3) for f in result.frames)
     # The written 8-bit frames (classified as saved) differ from the input only inside the patch.
     frames = list(video.iter_frames(video.open_video(mp4)))
     view = video.frame_classifier(mnist_model, (28, 28))

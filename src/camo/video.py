@@ -97,16 +97,17 @@ class VideoSource:
 
 def _av_error(path: Path, err: Exception) -> InputError:
     reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
-    return InputError(f"{path}: not a video camo can read ({reason}); give an MP4, WebM, MOV, GIF or a folder of "
-                      "frames")
+    return InputError(f"{path}: not a video camo can read, or a damaged one ({reason}); give an MP4, WebM, MOV, "
+                      "GIF or a folder of frames")
 
 
 def _check_size(path: Path, width: int, height: int, max_pixels: int) -> None:
     if width <= 0 or height <= 0:
         raise InputError(f"{path}: the video stream has no frame size ({width}×{height})")
     if width * height > max_pixels:
+        fits = " (8K UHD fits)" if max_pixels == MAX_FRAME_PIXELS else ""
         raise InputError(f"{path}: frames of {width}×{height} ({width * height:,} pixels) are over the limit of "
-                         f"{max_pixels:,} pixels (8K UHD fits); scale the video down first")
+                         f"{max_pixels:,} pixels{fits}; scale the video down first")
 
 
 def _rate(value: Any) -> Fraction | None:
@@ -302,7 +303,7 @@ class VideoSettings:
     steps: int = 10                    # iterative methods
     seed: int = 0                      # PGD's random start
     batch_size: int = 8                # frames attacked at once (smaller for large frames)
-    window: int = 1                    # frames sharing one perturbation (1 = a perturbation per frame)
+    window: int = 1                    # frames sharing one perturbation (1 = per frame); a window is one batch
     window_fit: int | None = None      # frames of each window the shared perturbation is made on (None = all)
     patch: str | None = None           # a patch PNG pasted on every frame instead of an ε attack
     place: str = "fixed"               # patch placement: fixed, or track (follows the scene's motion)
@@ -432,13 +433,11 @@ class _PatchPlacer:
         return apply_patch(x, self.patch, at=at), positions
 
 
-def _load_patch(settings: VideoSettings) -> tuple[torch.Tensor, str | None]:
-    """The patch image (1, C, h, w) and the target its sidecar names (when --target is not given)."""
-    assert settings.patch is not None
-    path = Path(settings.patch)
+def _load_patch(patch_file: str, target: str | None) -> tuple[torch.Tensor, str | None]:
+    """The patch image (1, C, h, w) and its target: ``target`` if given, else the one its sidecar JSON names."""
+    path = Path(patch_file)
     patch = images.load(path, channels=None)
     sidecar = path.with_suffix(".json")
-    target = settings.target
     if target is None and sidecar.is_file():
         try:
             data = json.loads(sidecar.read_text())
@@ -753,7 +752,7 @@ def attack_video(
             or truncated stream (then nothing is left at any output name), an output that would replace the input.
     """
     target = _check_settings(model, settings)
-    patch, patch_target = _load_patch(settings) if settings.patch is not None else (None, None)
+    patch, patch_target = _load_patch(settings.patch, settings.target) if settings.patch is not None else (None, None)
     if patch is not None and target is None and patch_target is not None:
         target = model.label_index(patch_target)
     video = open_video(source, fps=settings.fps, max_pixels=max_pixels)
