@@ -36,12 +36,14 @@ def digits() -> list[np.ndarray]:
 
 
 def make_mp4(path: Path, frames: Sequence[np.ndarray], fps: int = 8, *, crf: int = 0,
-             metadata: dict[str, str] | None = None) -> Path:
-    """An H.264 MP4 written with PyAV directly (not camo's writer)."""
+             metadata: dict[str, str] | None = None, codec: str = "libx264") -> Path:
+    """A video written with PyAV directly (not camo's writer): H.264 (lossless by default) in the suffix's container,
+    or ``codec`` (libvpx-vp9 for WebM)."""
     with av.open(str(path), "w") as container:
         if metadata:
             container.metadata.update(metadata)
-        stream = container.add_stream("libx264", rate=fps, options={"crf": str(crf)})
+        options = {"crf": str(crf)} if codec == "libx264" else {"lossless": "1"}
+        stream = container.add_stream(codec, rate=fps, options=options)
         stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv444p"
         for arr in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
@@ -73,6 +75,8 @@ def grey(frames: Sequence[np.ndarray]) -> torch.Tensor:
 
 def test_decodes_mp4_gif_and_frame_folder(tmp_path: Path, digits: list[np.ndarray]) -> None:
     mp4 = make_mp4(tmp_path / "d.mp4", digits, fps=12)
+    mov = make_mp4(tmp_path / "d.mov", digits, fps=15)
+    webm = make_mp4(tmp_path / "d.webm", digits, fps=5, codec="libvpx-vp9")
     gif = tmp_path / "d.gif"
     pil = [Image.fromarray(f) for f in digits]
     pil[0].save(gif, save_all=True, append_images=pil[1:], duration=100, loop=0)
@@ -81,12 +85,12 @@ def test_decodes_mp4_gif_and_frame_folder(tmp_path: Path, digits: list[np.ndarra
     for i, f in enumerate(digits):
         Image.fromarray(f).save(folder / f"{i:03d}.png")
 
-    for path, fps in ((mp4, 12), (gif, 10), (folder, 25)):
+    for path, fps in ((mp4, 12), (mov, 15), (webm, 5), (gif, 10), (folder, 25)):
         source = video.open_video(path)
         frames = list(video.iter_frames(source))
         assert (source.width, source.height, float(source.fps)) == (28, 28, fps)
         assert len(frames) == len(digits)
-        # lossless H.264 4:4:4 and GIF give the digits back (to a grey level for colour conversion)
+        # lossless H.264 / VP9 4:4:4 and GIF give the digits back (to a grey level for colour conversion)
         worst = max(int(np.abs(a.astype(int) - b.astype(int)).max()) for a, b in zip(frames, digits, strict=True))
         assert worst <= 2, path
     assert float(video.open_video(folder, fps=7.5).fps) == 7.5
