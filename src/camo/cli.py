@@ -23,7 +23,8 @@ log = logging.getLogger("camo")
 #: and ``common`` the parent parser holding --json and --quiet; the command's ``func(args) -> int`` raises CamoError.
 COMMAND_MODULES: list[str] = [
     "camo.commands.sweep", "camo.commands.best_eps", "camo.commands.grid", "camo.commands.evaluate",
-    "camo.commands.report", "camo.commands.patch", "camo.commands.faces", "camo.commands.cloak", "camo.commands.video",
+    "camo.commands.report", "camo.commands.patch", "camo.commands.faces", "camo.commands.cloak",
+    "camo.commands.serve", "camo.commands.video",
 ]
 
 EPILOG_ATTACK = """examples:
@@ -114,6 +115,7 @@ def _survival(success: bool, survived: bool) -> str:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    from camo.face.recognizers import builtin_infos
     from camo.models.zoo import BUILTIN, MnistRecipe, mnist_weights_path
 
     if args.retrain:
@@ -131,13 +133,28 @@ def cmd_models(args: argparse.Namespace) -> int:
             "expects": "mean/std/bounds/labels/input_size from --model-config or a JSON sidecar <model>.json",
             "cached": None}
     rows.append(user)
-    if args.json:
-        emit_json(rows)
+    recognizers: list[dict[str, Any]] = [info.to_dict() for info in builtin_infos()]
+    recognizers.append({
+        "name": "FILE.onnx", "network": "your ONNX face recognizer, run by camo's PyTorch executor",
+        "input": "--align arcface|dlib|box, --size, --norm MEAN/STD, --bgr", "descriptor_size": None,
+        "metric": "--metric cosine|euclidean", "threshold": None,
+        "threshold_source": "--threshold (default: cosine distance 0.6, flagged as uncalibrated)",
+        "licence": "the file's own", "weights": "the file you give", "reference": "onnxruntime"})
+    if args.json:  # one list, as before: classifiers, then recognizers (kind "face recognizer")
+        emit_json(rows + [{"kind": "face recognizer", "what": rec["network"], "expects": rec["input"], "cached": None,
+                           **rec} for rec in recognizers])
         return 0
     for row in rows:
         print(f"{row['name']}\n    {row['what']}\n    expects: {row['expects']}")
         if row["cached"]:
             print(f"    cached weights: {row['cached']}")
+    print("\nface recognizers (camo faces --recognizer NAME):")
+    for rec in recognizers:
+        size = f", {rec['descriptor_size']}-D" if rec["descriptor_size"] else ""
+        threshold = f" ≤ {rec['threshold']:.3g}" if rec["threshold"] is not None else ""
+        print(f"{rec['name']}\n    {rec['network']}\n    input: {rec['input']}{size}\n"
+              f"    same person: {rec['metric']} distance{threshold} ({rec['threshold_source']})\n"
+              f"    licence: {rec['licence']}; weights: {rec['weights']}; reference: {rec['reference']}")
     return 0
 
 
@@ -185,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     attack.add_argument("--out", "-o", required=True, type=Path, help="output folder")
     attack.set_defaults(func=cmd_attack)
 
-    models = sub.add_parser("models", parents=[common], help="list the built-in models and what each expects",
+    models = sub.add_parser("models", parents=[common],
+                            help="list the built-in models and face recognizers and what each expects",
                             epilog="examples:\n  camo models\n  camo models --retrain mnist",
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     models.add_argument("--retrain", metavar="NAME", help="train a built-in model again (mnist)")

@@ -29,6 +29,10 @@ log = logging.getLogger("camo")
 #: Largest image, in pixels, that camo will decode (about 100 megapixels; a 24 MP photo is far below it).
 MAX_PIXELS = 100_000_000
 
+#: Smallest side, in pixels, of an image that :func:`load` will resize for a model: below it there is nothing to
+#: attack (a 1×1 image blown up to 28×28 is one flat grey level, not a picture).
+MIN_SIDE = 8
+
 #: Formats :func:`save` writes, by file suffix.
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 
@@ -169,10 +173,14 @@ def load(
     Shape: (1, C, H, W), float32, values in [0, 1].
 
     Raises:
-        ImageError: unreadable, corrupt, truncated, empty or oversized file.
+        ImageError: unreadable, corrupt, truncated, empty or oversized file; with ``size``, an image whose shorter
+            side is below :data:`MIN_SIDE` pixels (or below the model's own input, if that is smaller).
     """
     img = open_image(path, max_pixels=max_pixels)
     name = Path(path).name
+    if size is not None and min(img.size) < (smallest := min(MIN_SIDE, *size)):
+        raise ImageError(f"{name}: {img.size[0]}×{img.size[1]} pixels is too small to be a model's input; camo needs "
+                         f"at least {smallest}×{smallest} (it would only be blown up to {size[1]}×{size[0]})")
     if channels is None:
         channels = 1 if img.mode in ("L", "1", "I;16", "I;16B", "I;16L", "I", "F", "LA") else 3
     arr = _to_mode(img, channels, name)

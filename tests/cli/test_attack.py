@@ -70,17 +70,21 @@ def _bad_files(tmp: Path) -> dict[str, Path]:
     good = tmp / "good.jpg"
     Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(good, quality=90)
     files = {"missing": tmp / "nope.png", "empty": tmp / "empty.png", "text": tmp / "text.png",
-             "truncated": tmp / "cut.jpg", "huge": tmp / "huge.png"}
+             "truncated": tmp / "cut.jpg", "huge": tmp / "huge.png", "tiny": tmp / "tiny.png",
+             "sliver": tmp / "sliver.png"}
     files["empty"].write_bytes(b"")
     files["text"].write_text("this is not an image")
     files["truncated"].write_bytes(good.read_bytes()[:400])
     Image.new("L", (12_000, 9_000)).save(files["huge"])  # 108 megapixels, over the guard
+    Image.new("L", (1, 1), 128).save(files["tiny"])
+    Image.new("RGB", (640, 7), "white").save(files["sliver"])
     return files
 
 
 @pytest.mark.parametrize(("kind", "message"), [
     ("missing", "no such file"), ("empty", "empty"), ("text", "not an image"),
     ("truncated", "corrupt or truncated"), ("huge", "megapixels"),
+    ("tiny", "1×1 pixels is too small"), ("sliver", "640×7 pixels is too small"),
 ])
 def test_bad_files_fail_cleanly_with_no_output(digit: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                kind: str, message: str) -> None:

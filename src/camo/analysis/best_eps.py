@@ -4,12 +4,22 @@ Two searches over the targeted attack's budget ε ∈ [0, eps_max]:
 
 * **bisection** (default): keeps an interval whose lower end does not reach the target and whose upper end does,
   halving it until it is shorter than ``tolerance``: about log2(eps_max / tolerance) attacks. For iterative
-  attacks the interval starts as [0, eps_max] (or [0, eps_max/2^k] when eps_max misses), which is exact when "the
-  model predicts the target" is monotone in ε — roughly true for PGD, whose success grows with its budget.
-  One-step FGSM overshoots (p(target) rises, then falls: the seeds' bell shape), so its interval is the first
-  bracket of a grid of forward passes, then bisected.
+  attacks the interval starts as [0, eps_max] (or [0, eps_max/2^k] when eps_max misses). One-step FGSM overshoots
+  (p(target) rises, then falls: the seeds' bell shape), so its interval is the first bracket of a grid of forward
+  passes, then bisected.
 * **scan** (the seeds' brute force): attack at every grid point 0, step, 2·step, ... eps_max and take the first hit.
-  Right whatever the shape, within one grid step.
+
+**What each answer promises.** Reaching the target is *not* monotone in ε, not even for PGD: a larger budget
+changes the whole optimisation path, and a digit reached at ε = 0.21 may be missed at 0.24 and reached again at
+0.27. So the two searches can disagree and both be right:
+
+* bisection returns an ε that reaches the target together with an evaluated ε at most ``tolerance`` below it that
+  does not — a crossing, not necessarily the first one;
+* scan returns the first grid point that reaches the target: every grid point below it misses; between grid
+  points nothing is known.
+
+Every verdict is about the image as an 8-bit file would hold it (``quantized``, the default for models with bounds
+[0, 1]): what a user saves is what is judged.
 
 For FGSM the gradient of the target's loss is computed once; every ε is then a forward pass (see
 :mod:`camo.analysis.sweep`), so the grid of p(target) is always evaluated too and gives the ε that maximises it.
@@ -28,6 +38,7 @@ from camo.analysis.sweep import eps_range, label_names, signed_step
 from camo.attacks import METHODS, bim, mifgsm, pgd
 from camo.attacks.core import Model, check_inputs, cross_entropy, frozen, input_gradient
 from camo.errors import InputError, LabelError
+from camo.images import quantize
 
 Search = Literal["bisection", "scan"]
 
@@ -62,6 +73,7 @@ class BestEpsResult:
     best_eps: float             # the evaluated ε with the highest p(target)
     best_probability: float
     points: tuple[EpsPoint, ...]  # every ε evaluated, ascending
+    quantized: bool = False     # each attacked image was judged as an 8-bit file holds it
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -86,6 +98,7 @@ def best_eps(
     scan: bool = False,
     steps: int = 10,
     seed: int = 0,
+    quantized: bool | None = None,
     source: str = "",
 ) -> BestEpsResult:
     """Find the smallest ε for which a targeted attack makes the model predict ``target``.
@@ -98,12 +111,17 @@ def best_eps(
         eps_max: the largest ε searched (pixel units).
         step_size: grid step of the scan (and of FGSM's p(target) grid).
         tolerance: bisection stops when the bracket is shorter than this; default step_size / 8.
-        scan: brute-force scan instead of bisection (for criteria that are not monotone in ε).
+        scan: brute-force scan of the grid instead of bisection: the *first* grid point that reaches the target
+            (bisection finds a crossing, which need not be the first: success is not monotone in ε).
         steps, seed: iterative methods' steps and random-start seed (the same start at every ε).
+        quantized: judge each attacked image as an 8-bit file holds it (default: True when the model's bounds
+            are [0, 1], False otherwise).
         source: where x came from, for reports.
 
     Returns:
         A :class:`BestEpsResult`; ``smallest_eps`` is 0 when the clean image is already predicted as the target.
+        With bisection, ``points`` holds an ε within ``resolution`` below ``smallest_eps`` that misses the target;
+        with a scan, every grid point below ``smallest_eps`` misses it.
 
     Shape: x (1, C, H, W).
 
@@ -126,6 +144,10 @@ def best_eps(
         raise InputError(f"tolerance must be > 0; got {tol:g}")
     if steps < 1:
         raise InputError(f"steps must be ≥ 1; got {steps}")
+    if quantized is None:
+        quantized = bounds == (0.0, 1.0)
+    elif quantized and bounds != (0.0, 1.0):
+        raise InputError(f"quantized=True needs a model with bounds [0, 1]; got {list(bounds)}")
     x = x.detach()
     with frozen(model), torch.no_grad():
         clean = model(x)
@@ -142,6 +164,8 @@ def best_eps(
         if todo:
             with frozen(model), torch.no_grad():
                 batch = torch.cat([_attack(model, x, y, e, method, grad, bounds, steps, seed) for e in todo])
+                if quantized:
+                    batch = quantize(batch)
                 probs = model(batch).float().softmax(dim=1)
             for e, p in zip(todo, probs, strict=True):
                 cache[e] = EpsPoint(float(e), float(p[target]), int(p.argmax()))
@@ -178,6 +202,7 @@ def best_eps(
         target_name=names[target], original=original, original_name=names[original],
         search="scan" if scan else "bisection", eps_max=eps_max, resolution=step_size if scan else tol,
         smallest_eps=smallest, best_eps=best.eps, best_probability=best.probability, points=points,
+        quantized=quantized,
     )
 
 

@@ -13,9 +13,11 @@ EPILOG = """examples:
   camo best-eps digit.png --model mnist --target 3 --method pgd --max-eps 0.3
   camo best-eps hen.jpg --model imagenet --target hog --max-eps 8/255 --step 0.25/255 --scan --json
 
-Bisection (default) assumes that reaching the target is monotone in ε (true enough for pgd); FGSM overshoots at
-large ε, so its bisection starts from the first grid step that reaches the target. --scan tries every grid step
-(the seeds' brute force).
+Reaching the target is not monotone in ε, not even for pgd: a digit reached at ε = 0.21 can be missed at 0.24 and
+reached again at 0.27. Bisection (default, few attacks) returns an ε that reaches the target with one at most
+--tolerance below it that does not: a crossing, not always the first. --scan tries every grid step (the seeds'
+brute force) and returns the first that reaches it. FGSM's bisection starts from the first grid step that reaches
+the target, so for fgsm both agree within one --step. Each attacked image is judged as its 8-bit file.
 """
 
 

@@ -1,75 +1,118 @@
-"""``camo faces``: who matches whom across photos, by dlib's recognizer (our PyTorch twin of it)."""
+"""``camo faces``: who matches whom across photos, by one recognizer or several (dlib, FaceNet, SFace, an ONNX file)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from camo.cli import emit_json
 from camo.commands import console
 
 EPILOG = """examples:
   camo faces obama.jpg obama2.jpg biden.jpg
-  camo faces party.jpg --tolerance 0.5 --out faces/ --json
+  camo faces party.jpg --recognizer all --out faces/ --json
+  camo faces a.jpg b.jpg --recognizer sface --tolerance 0.6
+  camo faces a.jpg b.jpg --recognizer w600k_r50.onnx --align arcface --size 112 --norm 127.5/127.5 --threshold 0.7
 
-Two faces are the same person when the distance between their 128-D descriptors is at most the tolerance
-(0.6, face_recognition's default). Writes <stem>.faces.png (faces outlined and numbered) and faces.json to --out.
+Faces are found once (dlib's HOG detector and landmarks) and encoded by each recognizer (our PyTorch twin of it).
+Two faces are the same person when their distance is at most the recognizer's threshold: dlib euclidean 0.6
+(its documented tolerance), SFace cosine distance 0.637 (OpenCV's similarity 0.363), FaceNet euclidean 0.939
+(calibrated here at 1e-3 false matches; see `camo models`). For an ONNX file, say what it expects: --align
+arcface|dlib|box, --size, --norm MEAN/STD on 0–255 pixels (or arcface, raw, unit, facenet), --bgr, --metric,
+--threshold (without it a generic cosine distance 0.6 is used and a note says so). With several recognizers --json
+prints {"recognizers": [...]}, one result each. Writes <stem>.faces.png (faces outlined and numbered) and
+faces.json to --out.
 """
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     parser = sub.add_parser(
         "faces", parents=[common], help="find faces in photos and tell who matches whom",
-        description="Detect every face (dlib HOG + 5 landmarks), encode it with dlib's recognition network and "
-                    "compare all faces with each other: a distance matrix and a same-person table.",
+        description="Detect every face (dlib HOG + landmarks), encode it with one or several face recognizers and "
+                    "compare all faces with each other: a distance matrix and a same-person table per recognizer.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("photos", nargs="+", type=Path, metavar="PHOTO", help="photo files (never modified)")
-    parser.add_argument("--tolerance", type=float, default=0.6, help="same-person threshold (default: 0.6)")
+    parser.add_argument("--recognizer", "-r", default="dlib", metavar="NAME",
+                        help="dlib, facenet, sface, all, a FILE.onnx, or a comma list (default: dlib)")
+    parser.add_argument("--tolerance", "--threshold", dest="tolerance", type=float, default=None,
+                        help="same-person distance threshold (default: the recognizer's own; one recognizer only)")
+    onnx = parser.add_argument_group("ONNX recognizer (--recognizer FILE.onnx)")
+    onnx.add_argument("--align", choices=("arcface", "dlib", "box"), default="arcface",
+                      help="face alignment the file expects (default: arcface, the 5-point template)")
+    onnx.add_argument("--size", type=int, default=112, help="input side in pixels (default: 112)")
+    onnx.add_argument("--norm", default="127.5/127.5",
+                      help="MEAN/STD on 0–255 pixels, or arcface, raw, unit, facenet (default: 127.5/127.5)")
+    onnx.add_argument("--bgr", action="store_true", help="the file expects BGR channel order (default: RGB)")
+    onnx.add_argument("--metric", choices=("cosine", "euclidean"), default="cosine",
+                      help="descriptor distance (default: cosine, as 1 − cosine similarity)")
     parser.add_argument("--out", "-o", type=Path, default=Path("camo-faces"),
                         help="output folder for outlined photos and faces.json (default: camo-faces)")
     parser.set_defaults(func=run)
+
+
+def _recognizers(args: argparse.Namespace) -> list[Any]:
+    from camo.errors import InputError
+    from camo.face.recognizers import OnnxOptions, get_recognizers, parse_norm
+
+    options = OnnxOptions(align=args.align, size=args.size, norm=parse_norm(args.norm), bgr=args.bgr,
+                          metric=args.metric, threshold=args.tolerance)
+    recognizers = get_recognizers(args.recognizer, onnx=options)
+    if args.tolerance is not None and len(recognizers) > 1:
+        raise InputError("--tolerance sets one recognizer's threshold; give it with a single --recognizer")
+    if args.tolerance is not None and not args.tolerance > 0:
+        raise InputError(f"--tolerance must be > 0; got {args.tolerance}")
+    return recognizers
 
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
     from rich.table import Table
 
-    from camo.face import compare_photos, draw_faces
+    from camo.face import compare_with, draw_faces
     from camo.images import check_unique_stems, save, write_bytes_atomic
 
     check_unique_stems(args.photos)  # their outlined copies are named after them
-    result = compare_photos(args.photos, tolerance=args.tolerance)
+    recognizers = _recognizers(args)
+    for recognizer in recognizers:
+        if getattr(recognizer, "threshold_given", True) is False and not args.quiet:
+            console().print(f"note: {recognizer.name}: {recognizer.info().threshold_source}")
+    results = compare_with(args.photos, recognizers, tolerance=args.tolerance)
     out: Path = args.out
-    labels = iter(result.labels)
-    for path, faces in zip(args.photos, result.faces, strict=True):
+    first = results[0]
+    labels = iter(first.labels)
+    for path, faces in zip(args.photos, first.faces, strict=True):
         names = [next(labels).split("#")[-1] for _ in faces]
         outlined = np.asarray(draw_faces(path, faces, names).convert("RGB"))
         save(outlined, out / f"{path.stem}.faces.png", protect=args.photos)
-    data = result.to_dict()
+    data = results[0].to_dict() if len(results) == 1 else {"recognizers": [r.to_dict() for r in results]}
     write_bytes_atomic((json.dumps(data, indent=2) + "\n").encode(), out / "faces.json")
     if args.json:
         emit_json(data)
         return 0
     screen = console()
-    for path, faces in zip(args.photos, result.faces, strict=True):
+    for path, faces in zip(args.photos, first.faces, strict=True):
         if not faces:
             screen.print(f"{path.name}: no face found")
-    if len(result.labels) > 1:
-        matrix = Table(title=f"descriptor distances (same person: ≤ {args.tolerance:g})")
-        matrix.add_column("")
-        for j in range(len(result.labels)):
-            matrix.add_column(str(j + 1), justify="right")  # numbers keep wide matrices readable
-        for i, label in enumerate(result.labels):
-            cells = [f"[bold]{d:.2f}[/bold]" if i != j and d <= args.tolerance else f"{d:.2f}"
-                     for j, d in enumerate(result.distances[i])]
-            matrix.add_row(f"{i + 1}  {label}", *cells)
-        screen.print(matrix)
-    pairs = Table(title="same person")
-    for column in ("face", "face", "distance"):
-        pairs.add_column(column)
-    for pair in data["same_person"]:
-        pairs.add_row(pair["a"], pair["b"], f"{pair['distance']:.3f}")
-    screen.print(pairs if data["same_person"] else "no two faces match")
-    screen.print(f"{len(result.labels)} faces in {len(args.photos)} photos; outlined copies in {out}/")
+    for result in results:
+        name = f"{result.recognizer} ({result.metric})"
+        if len(result.labels) > 1:
+            matrix = Table(title=f"{name} distances (same person: ≤ {result.tolerance:.3g})")
+            matrix.add_column("")
+            for j in range(len(result.labels)):
+                matrix.add_column(str(j + 1), justify="right")  # numbers keep wide matrices readable
+            for i, label in enumerate(result.labels):
+                cells = [f"[bold]{d:.2f}[/bold]" if i != j and d <= result.tolerance else f"{d:.2f}"
+                         for j, d in enumerate(result.distances[i])]
+                matrix.add_row(f"{i + 1}  {label}", *cells)
+            screen.print(matrix)
+        pairs = Table(title=f"same person by {result.recognizer}")
+        for column in ("face", "face", "distance"):
+            pairs.add_column(column)
+        for i, j in result.same_person:
+            pairs.add_row(result.labels[i], result.labels[j], f"{result.distances[i, j]:.3f}")
+        screen.print(pairs if result.same_person else f"{result.recognizer}: no two faces match")
+    screen.print(f"{len(first.labels)} faces in {len(args.photos)} photos; outlined copies in {out}/")
     return 0
+

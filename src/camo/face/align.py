@@ -1,4 +1,4 @@
-"""Face detection, 5-point landmarks and a differentiable warp to dlib's 150×150 face chip.
+"""Face detection, landmarks and differentiable warps to face chips (dlib's chip, the ArcFace 5-point crop).
 
 Detection and landmarks run in dlib on the uint8 image (they are not differentiable and need not be). The chip
 geometry is dlib's own (``get_face_chip_details(shape, 150, 0.25)``: a similarity transform to dlib's mean face).
@@ -6,6 +6,11 @@ geometry is dlib's own (``get_face_chip_details(shape, 150, 0.25)``: a similarit
 original pixel. Like dlib's ``extract_image_chip`` it first shrinks large faces with a 5-tap Gaussian pyramid (one
 halving per level, as many levels as dlib would use) and then samples bilinearly, so chips of big faces match dlib's
 instead of aliasing.
+
+Recognizers trained on ArcFace-style crops (SFace, most ONNX face models) take a similarity transform of five
+points (eye centres, nose tip, mouth corners; from dlib's 68-point predictor) onto a fixed 112×112 template, sampled
+like OpenCV's ``warpAffine`` (plain bilinear, black outside): :func:`arcface_points` and :func:`similarity_geometry`
+build that geometry, and the same :func:`warp_to_chip` resamples it (``ChipGeometry.resampling == "bilinear"``).
 """
 
 from __future__ import annotations
@@ -24,12 +29,18 @@ from camo.errors import InputError, ModelError
 from camo.face.network import dlib_model_path
 
 __all__ = [
+    "ARCFACE_TEMPLATE",
     "Box",
     "ChipGeometry",
+    "arcface_points",
+    "box_geometry",
     "chip_crop_box",
     "chip_geometry",
     "detect_faces",
     "face_landmarks",
+    "face_landmarks68",
+    "similarity_geometry",
+    "union_crop_box",
     "warp_to_chip",
 ]
 
@@ -38,6 +49,12 @@ Box = tuple[int, int, int, int]
 
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
+
+ARCFACE_TEMPLATE = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]]
+)
+"""The standard ArcFace 112×112 template (insightface, OpenCV's ``FaceRecognizerSF``): the eye on the image's left,
+the other eye, the nose tip, the mouth corner on the image's left, the other mouth corner."""
 
 
 def _dlib() -> Any:
@@ -56,6 +73,11 @@ def _detector() -> Any:
 @functools.lru_cache(maxsize=1)
 def _shape_predictor() -> Any:
     return _dlib().shape_predictor(str(dlib_model_path("shape_predictor_5_face_landmarks.dat")))
+
+
+@functools.lru_cache(maxsize=1)
+def _shape_predictor68() -> Any:
+    return _dlib().shape_predictor(str(dlib_model_path("shape_predictor_68_face_landmarks.dat")))
 
 
 def _check_uint8(image: np.ndarray) -> None:
@@ -114,6 +136,44 @@ def face_landmarks(image: np.ndarray, box: Box) -> np.ndarray:
     return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
 
 
+def face_landmarks68(image: np.ndarray, box: Box) -> np.ndarray:
+    """Predicts dlib's 68 iBUG landmarks inside a face box (loads the 100 MB predictor on first use).
+
+    Args:
+        image: RGB uint8 pixels.
+        box: a face box from :func:`detect_faces`.
+
+    Returns:
+        (x, y) pixel positions in the iBUG 300-W order (jaw 0–16, brows, nose 27–35, eyes 36–47, mouth 48–67).
+
+    Raises:
+        InputError: the image is not RGB uint8.
+        ModelError: dlib or its model files are missing.
+
+    Shape: image (H, W, 3) -> (68, 2) float64 (integral values).
+    """
+    _check_uint8(image)
+    shape = _shape_predictor68()(image, _dlib().rectangle(*box))
+    return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
+
+
+def arcface_points(landmarks68: np.ndarray) -> np.ndarray:
+    """The five ArcFace points from dlib's 68: eye centres (mean of each eye's six points), nose tip, mouth corners.
+
+    Ordered as :data:`ARCFACE_TEMPLATE`: image-left eye, image-right eye, nose tip, image-left and image-right mouth
+    corner.
+
+    Raises:
+        InputError: ``landmarks68`` is not 68 points.
+
+    Shape: (68, 2) -> (5, 2).
+    """
+    points = np.asarray(landmarks68, dtype=np.float64)
+    if points.shape != (68, 2):
+        raise InputError(f"landmarks must have shape (68, 2); got {points.shape}")
+    return np.stack([points[36:42].mean(axis=0), points[42:48].mean(axis=0), points[30], points[48], points[54]])
+
+
 @dataclass(frozen=True)
 class ChipGeometry:
     """Where a face chip lies in an image: the affine map from chip pixels to image pixels, plus dlib's details.
@@ -126,6 +186,8 @@ class ChipGeometry:
         angle: dlib's rotation of that rectangle about its centre, radians.
         pyramid_origin: the image pixel where dlib's pyramid starts (its crop's corner); halvings are taken on
             this grid so that samples match dlib's exactly.
+        resampling: ``"dlib"`` (dlib's ``extract_image_chip``: pyramid, black unless all four neighbours are inside,
+            its rounding bias) or ``"bilinear"`` (OpenCV's ``warpAffine``: plain bilinear, zeros outside; levels 0).
     """
 
     chip_to_image: tuple[tuple[float, float, float], tuple[float, float, float]]
@@ -134,6 +196,7 @@ class ChipGeometry:
     rect: tuple[float, float, float, float]
     angle: float
     pyramid_origin: tuple[int, int] = (0, 0)
+    resampling: str = "dlib"
 
     @property
     def matrix(self) -> np.ndarray:
@@ -163,6 +226,7 @@ class ChipGeometry:
             rect=(left + dx, top + dy, right + dx, bottom + dy),
             angle=self.angle,
             pyramid_origin=(self.pyramid_origin[0] + round(dx), self.pyramid_origin[1] + round(dy)),
+            resampling=self.resampling,
         )
 
 
@@ -237,6 +301,87 @@ def chip_geometry(
     )
 
 
+def _umeyama_similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Least-squares similarity (rotation, uniform scale, shift; no reflection) taking ``source`` onto ``target``.
+
+    Umeyama, "Least-squares estimation of transformation parameters between two point patterns", TPAMI 1991: the
+    estimate insightface and OpenCV's ``FaceRecognizerSF.alignCrop`` use. Shape: (K, 2), (K, 2) -> (2, 3).
+    """
+    src_mean, dst_mean = source.mean(axis=0), target.mean(axis=0)
+    src, dst = source - src_mean, target - dst_mean
+    covariance = dst.T @ src / len(source)
+    u, singular, vt = np.linalg.svd(covariance)
+    sign = np.ones(2)
+    if np.linalg.det(covariance) < 0:
+        sign[1] = -1.0
+    rotation = u @ np.diag(sign) @ vt
+    scale = float((singular * sign).sum() / src.var(axis=0).sum())
+    matrix = np.zeros((2, 3))
+    matrix[:, :2] = scale * rotation
+    matrix[:, 2] = dst_mean - matrix[:, :2] @ src_mean
+    return matrix
+
+
+def _affine_geometry(chip_to_image: np.ndarray, size: int) -> ChipGeometry:
+    corners = np.array([[0, 0, 1], [size - 1, 0, 1], [size - 1, size - 1, 1], [0, size - 1, 1]], float)
+    points = corners @ chip_to_image.T
+    (a, b, c), (d, e, f) = (tuple(float(v) for v in row) for row in chip_to_image)
+    return ChipGeometry(
+        chip_to_image=((a, b, c), (d, e, f)),
+        size=size,
+        levels=0,
+        rect=(float(points[:, 0].min()), float(points[:, 1].min()), float(points[:, 0].max()),
+              float(points[:, 1].max())),
+        angle=math.atan2(d, a),
+        resampling="bilinear",
+    )
+
+
+def similarity_geometry(
+    points: np.ndarray, *, size: int = 112, template: np.ndarray = ARCFACE_TEMPLATE
+) -> ChipGeometry:
+    """The ArcFace crop: the similarity transform of five face points onto the template, sampled bilinearly.
+
+    Args:
+        points: five (x, y) image points in the template's order (see :func:`arcface_points`).
+        size: chip side; the template (defined for 112) is scaled by ``size / 112``.
+        template: the points' places in a 112×112 chip.
+
+    Returns:
+        A geometry with ``resampling="bilinear"`` (what OpenCV's ``warpAffine`` does with the same matrix).
+
+    Raises:
+        InputError: the points or the template are not (5, 2), or ``size`` < 1.
+
+    Shape: points (5, 2).
+    """
+    source = np.asarray(points, dtype=np.float64)
+    target = np.asarray(template, dtype=np.float64) * (size / 112.0)
+    if source.shape != (5, 2) or target.shape != (5, 2) or size < 1:
+        raise InputError(f"need 5 points, a (5, 2) template and size >= 1; got {source.shape}, {target.shape}, {size}")
+    image_to_chip = np.vstack([_umeyama_similarity(source, target), [0.0, 0.0, 1.0]])
+    return _affine_geometry(np.linalg.inv(image_to_chip)[:2], size)
+
+
+def box_geometry(box: Box, *, size: int, margin: float) -> ChipGeometry:
+    """A square-pixel crop of a face box grown by ``margin`` (a fraction of its size), resized to ``size``×``size``.
+
+    The box (right/bottom inclusive) is widened to ``(1 + margin)`` times its width and height about its centre, as
+    FaceNet's ``crop = box ± margin/2`` does; sampling is bilinear without anti-aliasing.
+
+    Raises:
+        InputError: ``size`` < 2 or ``margin`` < 0.
+    """
+    if size < 2 or margin < 0:
+        raise InputError(f"size must be >= 2 and margin >= 0; got size={size}, margin={margin}")
+    left, top, right, bottom = box
+    width, height = (right - left + 1) * (1 + margin), (bottom - top + 1) * (1 + margin)
+    cx, cy = (left + right) / 2, (top + bottom) / 2
+    x0, y0 = cx - width / 2 + 0.5 * width / size, cy - height / 2 + 0.5 * height / size
+    matrix = np.array([[width / size, 0.0, x0], [0.0, height / size, y0]])
+    return _affine_geometry(matrix, size)
+
+
 def chip_crop_box(geometry: ChipGeometry, image_size: tuple[int, int]) -> tuple[int, int, int, int]:
     """The part of an image that :func:`warp_to_chip` reads for this chip, so work can stay near the face.
 
@@ -253,6 +398,11 @@ def chip_crop_box(geometry: ChipGeometry, image_size: tuple[int, int]) -> tuple[
         (right <= left) when the chip lies wholly outside the image.
     """
     height, width = image_size
+    if geometry.resampling == "bilinear":
+        corners = geometry.corners()
+        left, top = math.floor(corners[:, 0].min()) - 1, math.floor(corners[:, 1].min()) - 1
+        right, bottom = math.ceil(corners[:, 0].max()) + 2, math.ceil(corners[:, 1].max()) + 2
+        return max(0, left), max(0, top), min(width, right), min(height, bottom)
     step = 2**geometry.levels
     corners = geometry.corners()
     # Reach beyond the chip's corners, in image px: each level's 5-tap filter 2·(2**levels − 1) in all, the bilinear
@@ -269,6 +419,23 @@ def chip_crop_box(geometry: ChipGeometry, image_size: tuple[int, int]) -> tuple[
     return left, top, min(width, right), min(height, bottom)
 
 
+def union_crop_box(geometries: Sequence[ChipGeometry], image_size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """One crop that serves several chips of the same face (an ensemble of recognizers): the union of their
+    :func:`chip_crop_box`. Each box's corner lies on its own chip's pyramid grid and the warp keeps that grid's phase
+    in any crop, so every chip samples the same pixels from the union as from the full image.
+
+    Raises:
+        InputError: no geometries.
+
+    Returns:
+        (left, top, right, bottom), right and bottom exclusive, clipped to the image.
+    """
+    if not geometries:
+        raise InputError("union_crop_box needs at least one chip geometry")
+    boxes = [chip_crop_box(g, image_size) for g in geometries]
+    return min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)
+
+
 def _pyramid_down(x: torch.Tensor) -> torch.Tensor:
     """One dlib pyramid level: separable [1 4 6 4 1]/16 filter, keep every other pixel; output j ↔ input 2j + 2."""
     taps = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], dtype=x.dtype, device=x.device) / 16.0
@@ -279,7 +446,24 @@ def _pyramid_down(x: torch.Tensor) -> torch.Tensor:
     return F.conv2d(x, taps.view(1, 1, 5, 1).expand(channels, 1, 5, 1), stride=(2, 1), groups=channels)
 
 
+def _warp_bilinear(x: torch.Tensor, geometry: ChipGeometry) -> torch.Tensor:
+    """OpenCV's ``warpAffine(..., INTER_LINEAR, BORDER_CONSTANT 0)`` with the inverse map, differentiably."""
+    matrix = torch.tensor(geometry.chip_to_image, dtype=torch.float64)
+    n, _, height, width = x.shape
+    size = geometry.size
+    idx = torch.arange(size, dtype=torch.float64)
+    rows, cols = torch.meshgrid(idx, idx, indexing="ij")
+    px = matrix[0, 0] * cols + matrix[0, 1] * rows + matrix[0, 2]
+    py = matrix[1, 0] * cols + matrix[1, 1] * rows + matrix[1, 2]
+    grid = torch.stack((2.0 * px / max(width - 1, 1) - 1.0, 2.0 * py / max(height - 1, 1) - 1.0), dim=-1)
+    grid = grid.to(dtype=x.dtype, device=x.device).unsqueeze(0).expand(n, size, size, 2)
+    # Zeros padding blends a border sample with black, as OpenCV's constant border does.
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+
+
 def _warp_one(x: torch.Tensor, geometry: ChipGeometry) -> torch.Tensor:
+    if geometry.resampling == "bilinear":
+        return _warp_bilinear(x, geometry)
     matrix = torch.tensor(geometry.chip_to_image, dtype=torch.float64)
     step = 2**geometry.levels
     if geometry.levels:
@@ -316,9 +500,11 @@ def _warp_one(x: torch.Tensor, geometry: ChipGeometry) -> torch.Tensor:
 def warp_to_chip(x: torch.Tensor, geometry: ChipGeometry | Sequence[ChipGeometry]) -> torch.Tensor:
     """Resamples images to face chips, differentiably (gradients flow to every pixel of ``x`` that is read).
 
-    Reproduces dlib's ``extract_image_chip``: the same pyramid levels on the same pixel grid, bilinear sampling,
-    black where a sample's neighbours leave the image, and dlib's mean rounding loss (half a grey level per uint8
-    truncation) subtracted, so values may dip 1/255 below 0. Chips differ from dlib's by about 0.25/255 on average.
+    A ``resampling="bilinear"`` geometry (ArcFace crop, box crop) is sampled as OpenCV's ``warpAffine`` does:
+    bilinear, zeros outside. A dlib geometry reproduces dlib's ``extract_image_chip``: the same pyramid levels on
+    the same pixel grid, bilinear sampling, black where a sample's neighbours leave the image, and dlib's mean
+    rounding loss (half a grey level per uint8 truncation) subtracted, so values may dip 1/255 below 0. Chips
+    differ from dlib's by about 0.25/255 on average.
 
     Args:
         x: images, RGB in [0, 1] (any float range works; the warp is linear).

@@ -1,4 +1,5 @@
-"""Who matches whom across photos: the library behind ``camo faces``, plus a picture with the faces outlined."""
+"""Who matches whom across photos, by one recognizer or several: the library behind ``camo faces``, plus a picture
+with the faces outlined. Faces are detected once per photo and shared by every recognizer."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from camo.errors import InputError
-from camo.face.recognizer import DEFAULT_TOLERANCE, Face, Recognizer
+from camo.face.recognizers.base import Face, FaceRecognizer, LocatedFace, distance_matrix, locate_faces
+from camo.face.recognizers.dlib_resnet import DlibRecognizer
 from camo.images import ImageSource, to_rgb_uint8
 
-__all__ = ["FaceComparison", "compare_photos", "draw_faces"]
+__all__ = ["FaceComparison", "compare_photos", "compare_with", "draw_faces"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -28,9 +30,11 @@ class FaceComparison:
         photos: the photo paths, as given.
         faces: the faces of each photo (possibly none).
         labels: one label per face, in order.
-        distances: Euclidean descriptor distances, shape (F, F), F = number of faces.
+        distances: the recognizer's descriptor distances, shape (F, F), F = number of faces.
         tolerance: the same-person threshold used.
         same_person: face index pairs (i < j) with distance <= tolerance.
+        recognizer: the recognizer's name.
+        metric: "euclidean" or "cosine" (1 − cosine similarity).
     """
 
     photos: tuple[str, ...]
@@ -39,6 +43,8 @@ class FaceComparison:
     distances: np.ndarray
     tolerance: float
     same_person: tuple[tuple[int, int], ...]
+    recognizer: str = "dlib"
+    metric: str = "euclidean"
 
     @property
     def all_faces(self) -> tuple[Face, ...]:
@@ -49,6 +55,8 @@ class FaceComparison:
         """Plain JSON-ready data: photos with their faces, the distance matrix and the same-person pairs."""
         labels = iter(self.labels)
         return {
+            "recognizer": self.recognizer,
+            "metric": self.metric,
             "tolerance": self.tolerance,
             "photos": [
                 {
@@ -70,46 +78,97 @@ class FaceComparison:
 
 
 def compare_photos(
-    paths: Sequence[str | Path], *, tolerance: float = DEFAULT_TOLERANCE, recognizer: Recognizer | None = None
+    paths: Sequence[str | Path],
+    *,
+    tolerance: float | None = None,
+    recognizer: FaceRecognizer | None = None,
+    located: Sequence[Sequence[LocatedFace]] | None = None,
 ) -> FaceComparison:
     """Detects and encodes every face in every photo and compares all faces with each other.
 
     Args:
         paths: photo files.
-        tolerance: same-person threshold on the descriptor distance (0.6 is dlib's).
-        recognizer: the recognizer to use; default: a new :class:`Recognizer`.
+        tolerance: same-person threshold on the recognizer's distance; default: the recognizer's own (dlib: 0.6).
+        recognizer: the recognizer to use; default: dlib's.
+        located: the faces of each photo, already found (shared between recognizers); default: detect here.
 
     Returns:
         The comparison. Photos without a face appear with no faces; they are not an error.
 
     Raises:
-        InputError: no paths, or ``tolerance`` not positive.
+        InputError: no paths, ``tolerance`` not positive, or ``located`` not one list per photo.
         ImageError: a photo cannot be read.
-        ModelError: dlib or its model files are missing.
+        ModelError: the recognizer's model files are missing.
 
     Shape: ``distances`` is (F, F) for F faces in all photos together.
     """
     if not paths:
         raise InputError("compare_photos needs at least one photo; got none")
-    if not tolerance > 0:
+    if tolerance is not None and not tolerance > 0:
         raise InputError(f"tolerance must be > 0; got {tolerance}")
-    recognizer = recognizer or Recognizer()
-    per_photo = tuple(tuple(recognizer.faces(path)) for path in paths)
+    if located is not None and len(located) != len(paths):
+        raise InputError(f"got faces for {len(located)} photos and {len(paths)} photos")
+    recognizer = recognizer or DlibRecognizer()
+    threshold = recognizer.threshold if tolerance is None else tolerance
+    per_photo = tuple(
+        tuple(recognizer.faces(path, None if located is None else located[k])) for k, path in enumerate(paths)
+    )
     labels = tuple(
         f"{Path(path).name}#{k + 1}" for path, faces in zip(paths, per_photo, strict=True) for k in range(len(faces))
     )
-    descriptors = np.array([face.descriptor for faces in per_photo for face in faces]).reshape(-1, 128)
-    distances = np.linalg.norm(descriptors[:, None, :] - descriptors[None, :, :], axis=-1)
+    all_faces = [face for faces in per_photo for face in faces]
+    if all_faces:
+        descriptors = np.array([face.descriptor for face in all_faces])
+        distances = distance_matrix(descriptors, descriptors, recognizer.metric)
+        np.fill_diagonal(distances, 0.0)  # 1 − cos(a, a) is 0 only up to rounding
+    else:
+        distances = np.zeros((0, 0))
     count = len(labels)
-    same = tuple((i, j) for i in range(count) for j in range(i + 1, count) if distances[i, j] <= tolerance)
+    same = tuple((i, j) for i in range(count) for j in range(i + 1, count) if distances[i, j] <= threshold)
     return FaceComparison(
         photos=tuple(str(path) for path in paths),
         faces=per_photo,
         labels=labels,
         distances=distances,
-        tolerance=tolerance,
+        tolerance=threshold,
         same_person=same,
+        recognizer=recognizer.name,
+        metric=recognizer.metric,
     )
+
+
+def compare_with(
+    paths: Sequence[str | Path],
+    recognizers: Sequence[FaceRecognizer],
+    *,
+    upsample: int = 1,
+    tolerance: float | None = None,
+) -> list[FaceComparison]:
+    """:func:`compare_photos` under several recognizers, detecting each photo's faces only once.
+
+    Args:
+        paths: photo files.
+        recognizers: the recognizers, each with its own threshold.
+        upsample: the shared detector's upsampling.
+        tolerance: a threshold for every recognizer instead of each one's own (sensible for one recognizer).
+
+    Returns:
+        One comparison per recognizer, in order; their faces and labels are the same detections.
+
+    Raises:
+        InputError: no paths or no recognizers, or ``tolerance`` not positive.
+        ImageError: a photo cannot be read.
+        ModelError: a recognizer's model files are missing.
+    """
+    if not recognizers:
+        raise InputError("compare_with needs at least one recognizer; got none")
+    if not paths:
+        raise InputError("compare_photos needs at least one photo; got none")
+    if tolerance is not None and not tolerance > 0:
+        raise InputError(f"tolerance must be > 0; got {tolerance}")
+    needs68 = any(r.needs_landmarks68 for r in recognizers)
+    located = [locate_faces(path, upsample=upsample, landmarks68=needs68) for path in paths]
+    return [compare_photos(paths, tolerance=tolerance, recognizer=r, located=located) for r in recognizers]
 
 
 def draw_faces(image: ImageSource, faces: Sequence[Face], labels: Sequence[str] | None = None) -> Image.Image:
