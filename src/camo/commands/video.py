@@ -26,7 +26,8 @@ INPUT: an MP4 (H.264), WebM, MOV, animated GIF, or a folder of frames (sorted by
   <stem>.frames.json/.csv  per frame: clean, attacked and written labels, confidence, fooled, L∞, after each CRF
   <stem>.summary.json      frames fooled, survival through the MP4 at each CRF, frames per second
 Survival: the attacked frames are encoded as H.264 at each --survival-crfs quality, decoded and classified again.
-Outputs appear only when everything succeeded; the input is never modified.
+Outputs appear only when everything succeeded; the input is never modified. Not copied: the input's audio, its
+metadata (title, location, dates) and a phone's rotation flag; a variable frame rate becomes its average.
 """
 
 
