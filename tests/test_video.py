@@ -410,3 +410,21 @@ def test_pan_zoom_clip_written_by_camo(tmp_path: Path, digits: list[np.ndarray])
     with pytest.raises(InputError, match="no frames"):
         video.write_frames([], tmp_path / "empty.mp4")
     assert not (tmp_path / "empty.mp4").exists()
+
+
+def test_large_frames_are_attacked_through_the_resize_and_written_full_size(
+        tmp_path: Path, digits: list[np.ndarray], mnist_model: camo.Classifier) -> None:
+    big = [np.kron(f, np.ones((3, 2, 1), np.uint8)) for f in digits]  # 84×56: shrunk to 42×28, cropped to 28×28
+    mp4 = make_mp4(tmp_path / "big.mp4", big)
+    result = video.attack_video(mnist_model, mp4, tmp_path / "out",
+                                video.VideoSettings(eps=0.3, crf=0, survival_crfs=(0,), gif=False))
+    written, _ = decode(tmp_path / "out" / "big.attacked.mp4")
+    assert written[0].shape == (84, 56, 3) and all(f.linf <= 0.3 + 1 / 255 for f in result.frames)
+    assert result.fooled >= len(big) / 2
+    # What the model saw of each written frame: the same area-average and crop, applied here by hand.
+    x = torch.from_numpy(np.stack(written).astype(np.float32) / 255).permute(0, 3, 1, 2)
+    small = torch.nn.functional.interpolate(grey(written), size=(42, 28), mode="area")[:, :, 7:35]
+    with torch.no_grad():
+        by_hand = mnist_model(small).argmax(1).tolist()
+        assert by_hand == video.frame_classifier(mnist_model, (84, 56))(x).argmax(1).tolist()
+    assert by_hand == [f.encoded[0].index for f in result.frames]
