@@ -360,6 +360,8 @@ def test_tracked_patch_follows_a_pan(tmp_path: Path, digits: list[np.ndarray], m
     scene = rng.integers(0, 255, (60, 60, 3), dtype=np.uint8)
     frames = [np.ascontiguousarray(np.roll(scene, (i, 2 * i), axis=(0, 1))[:40, :40]) for i in range(5)]
     assert video.track_shift(frames[0], frames[1]) == (2, 1)
+    other = rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)
+    assert video.track_shift(frames[0], other) == (0, 0)  # a cut: unrelated frames, no clear peak
     patch_file = tmp_path / "p.png"
     Image.fromarray(np.full((4, 4), 255, np.uint8)).save(patch_file)
     folder = tmp_path / "pan"
