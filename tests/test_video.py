@@ -430,3 +430,20 @@ def test_large_frames_are_attacked_through_the_resize_and_written_full_size(
         by_hand = mnist_model(small).argmax(1).tolist()
         assert by_hand == video.frame_classifier(mnist_model, (84, 56))(x).argmax(1).tolist()
     assert by_hand == [f.encoded[0].index for f in result.frames]
+
+
+def test_tracked_patch_stays_inside_what_the_model_sees(tmp_path: Path, mnist_model: camo.Classifier) -> None:
+    rng = np.random.default_rng(1)
+    scene = rng.integers(0, 255, (40, 120, 3), dtype=np.uint8)
+    frames = [np.ascontiguousarray(np.roll(scene, 3 * i, axis=1)[:, :80]) for i in range(6)]  # moves 3 px right
+    patch_file = tmp_path / "p.png"
+    Image.fromarray(np.full((4, 4), 255, np.uint8)).save(patch_file)
+    folder = tmp_path / "wide"
+    folder.mkdir()
+    for i, f in enumerate(frames):
+        Image.fromarray(f).save(folder / f"{i}.png")
+    result = video.attack_video(mnist_model, folder, tmp_path / "out",
+                                video.VideoSettings(patch=str(patch_file), place="track", at=(48, 10),
+                                                    survival_crfs=(28,), gif=False))
+    # 80×40 frames: the model sees the centre 40×40 (x 20..59); the 6×6 patch's x stops at 59 − 6 + 1 = 54.
+    assert [f.patch_at for f in result.frames] == [(48, 10), (51, 10), (54, 10), (54, 10), (54, 10), (54, 10)]

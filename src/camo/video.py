@@ -425,7 +425,11 @@ class _PatchPlacer:
         if not (0 <= x0 <= width - side_w and 0 <= y0 <= height - side_h):
             raise InputError(f"a {side_w}×{side_h} patch at (x, y) = ({x0}, {y0}) does not fit {width}×{height} "
                              f"frames (x in 0..{width - side_w}, y in 0..{height - side_h})")
-        self.limits = (width - side_w, height - side_h)
+        # A tracked patch stays inside what the model sees (a patch carried out of the crop would do nothing).
+        inside = side_w <= box_w and side_h <= box_h
+        self.lower = (float(left), float(top)) if inside else (0.0, 0.0)
+        self.upper = (float(left + box_w - side_w), float(top + box_h - side_h)) if inside else \
+            (float(width - side_w), float(height - side_h))
         self.position = (float(x0), float(y0))
         self.track = settings.place == "track"
         self.previous: np.ndarray | None = None
@@ -435,8 +439,8 @@ class _PatchPlacer:
         for arr in frames:
             if self.track and self.previous is not None:
                 dx, dy = track_shift(self.previous, arr)
-                self.position = (min(max(self.position[0] + dx, 0.0), self.limits[0]),
-                                 min(max(self.position[1] + dy, 0.0), self.limits[1]))
+                self.position = (min(max(self.position[0] + dx, self.lower[0]), self.upper[0]),
+                                 min(max(self.position[1] + dy, self.lower[1]), self.upper[1]))
             self.previous = arr
             positions.append((round(self.position[0]), round(self.position[1])))
         at = torch.tensor(positions, dtype=torch.long)
