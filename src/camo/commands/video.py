@@ -94,7 +94,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
                         help="paste this patch (from 'camo patch') on every frame instead of an ε attack; the target "
                              "comes from --target or PATCH.json")
     parser.add_argument("--place", choices=PLACES, default="fixed",
-                        help="patch placement: fixed, or track (moves with the scene, translation only)")
+                        help="patch placement: fixed, or track (moves with the scene, translation only; stays put "
+                             "across a cut and inside what the model sees)")
     parser.add_argument("--at", type=_position, metavar="X,Y",
                         help="the patch's top-left corner in frame pixels (default: centre of what the model sees)")
     parser.add_argument("--batch-size", type=int, default=8, help="frames attacked at once (default: 8)")
