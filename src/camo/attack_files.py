@@ -79,10 +79,15 @@ def _fooled(pred: Prediction, original: Prediction, target: int | None) -> bool:
 
 
 def attack_one(
-    model: Classifier, x: torch.Tensor, settings: AttackSettings, target: int | None
+    model: Classifier, x: torch.Tensor, settings: AttackSettings, target: int | None,
+    *, labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Run the chosen attack on one image tensor (1, C, H, W) with the settings' budget."""
-    y = torch.tensor([target]) if target is not None else None
+    """Run the chosen attack on a batch of images (N, C, H, W) with the settings' budget (one target for all).
+
+    ``labels``: untargeted only, the labels to move away from when the caller already has the model's predictions
+    (saves a forward pass); default: the attack predicts them.
+    """
+    y = torch.full((x.shape[0],), target, dtype=torch.long) if target is not None else labels
     targeted = target is not None
     if settings.method == "fgsm":
         return fgsm(model, x, y, settings.eps, targeted=targeted)

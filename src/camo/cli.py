@@ -24,7 +24,7 @@ log = logging.getLogger("camo")
 COMMAND_MODULES: list[str] = [
     "camo.commands.sweep", "camo.commands.best_eps", "camo.commands.grid", "camo.commands.evaluate",
     "camo.commands.report", "camo.commands.patch", "camo.commands.faces", "camo.commands.cloak",
-    "camo.commands.serve",
+    "camo.commands.serve", "camo.commands.video",
 ]
 
 EPILOG_ATTACK = """examples:

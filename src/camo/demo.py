@@ -13,6 +13,7 @@ import torch
 from camo import images
 from camo.attack_files import AttackRecord, AttackSettings, attack_images
 from camo.models import Classifier, load_model
+from camo.video import VideoResult
 
 Progress = Callable[[str], None]
 
@@ -80,9 +81,10 @@ def run_demo(out_dir: str | Path, *, progress: Progress = lambda _: None) -> Pat
                          "ImageNet, targeted towards 'hen', PGD-10, ε = 4/255",
                          "The seed project's chicken, for any photo."))
     blocks = _grown_blocks(out / "patches", ((mnist, "3"), (imagenet, "hen")), progress)
+    clip = _video_clip(out / "video", imagenet, progress)
     faces = _face_side(out / "faces", progress)
     index = out / "index.html"
-    images.write_bytes_atomic(gallery_html(sections, out, blocks=blocks, faces=faces).encode(), index)
+    images.write_bytes_atomic(gallery_html(sections, out, blocks=blocks, faces=faces, clip=clip).encode(), index)
     return index
 
 
@@ -115,6 +117,20 @@ def _grown_blocks(out: Path, jobs: Sequence[tuple[Classifier, str]], progress: P
                                   out / model.name / record["gif"]))
         progress(f"  {model.name}: p({result.target_name}) = {p_saved:.3f} for the saved PNG")
     return blocks
+
+
+def _video_clip(out: Path, model: Classifier, progress: Progress) -> VideoResult:
+    """The seed's before/after animation: a slow pan and zoom over skimage's cat, attacked frame by frame."""
+    from skimage import data
+
+    from camo.video import VideoSettings, attack_video, pan_zoom_frames, write_frames
+
+    progress("attacking a short video, frame by frame ...")
+    clip = write_frames(pan_zoom_frames(data.chelsea(), frames=20, size=(240, 320)), out / "inputs" / "chelsea.mp4",
+                        fps=10)
+    result = attack_video(model, clip, out, VideoSettings(eps=2 / 255, survival_crfs=(23,)))
+    progress(f"  {result.fooled}/{result.count} frames fool {model.name}; {result.survival[23]} after H.264 CRF 23")
+    return result
 
 
 def _face_inputs(folder: Path) -> list[Path]:
@@ -175,7 +191,7 @@ def _section_html(intro: str, header: Sequence[str], rows: Sequence[Sequence[str
 
 
 def gallery_html(sections: Sequence[Section], root: Path, *, blocks: Sequence[BlockRecord] = (),
-                 faces: Sequence[FaceRecord] = ()) -> str:
+                 faces: Sequence[FaceRecord] = (), clip: VideoResult | None = None) -> str:
     """A self-contained page (figures linked relatively) with one table and the figures per section."""
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>camo demo</title>",
@@ -204,6 +220,17 @@ def gallery_html(sections: Sequence[Section], root: Path, *, blocks: Sequence[Bl
             ("model", "target", "steps", "p(target), saved PNG"),
             [(html.escape(b.model), html.escape(b.target), str(b.steps), f"{b.p_saved:.3f}") for b in blocks],
             [(b.gif, b.target) for b in blocks], root)
+    if clip is not None:
+        n = clip.count
+        parts += _section_html(
+            "<h2>Before and after, as a video (the seed's headline)</h2>"
+            "<p>A slow pan over a bundled photo, each frame attacked with FGSM (ε = 2/255) and captioned with the "
+            "model's label and confidence; the attacked video was then saved as H.264, decoded and classified "
+            "again. <code>camo video</code> does this for any video.</p>",
+            ("frames", "fooled (8-bit frames)", "fooled after H.264 " + ", ".join(f"CRF {c}" for c in clip.survival)),
+            [(str(n), f"{clip.fooled}/{n}", ", ".join(f"{k}/{n}" for k in clip.survival.values()))],
+            [(Path(clip.outputs["before_after_gif"]), "before | after")] if "before_after_gif" in clip.outputs
+            else [], root)
     if faces:
         parts += _section_html(
             "<h2>Face cloaking (dodge, default preset), verified by dlib on the saved files</h2>"

@@ -39,3 +39,6 @@ def test_demo_writes_a_gallery(tmp_path: Path, capsys: pytest.CaptureFixture[str
     with Image.open(out / "patches" / "mnist" / block["gif"]) as gif:
         assert getattr(gif, "n_frames", 1) == block["steps_run"] > 1
     assert "Adversarial blocks grown from black" in page and "patches/imagenet/hen.gif" in page
+    # The before|after clip: its GIF is in the gallery and its summary says what the page says.
+    summary = json.loads((out / "video" / "chelsea.summary.json").read_text())
+    assert "video/chelsea.before_after.gif" in page and f"{summary['fooled']}/{summary['frames']}" in page
