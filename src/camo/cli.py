@@ -175,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fool image classifiers with FGSM and its family, measurably; cloak face photos.",
         epilog="Run 'camo COMMAND --help' for a command's options and examples.",
     )
+    from camo import __version__
+
+    parser.add_argument("--version", action="version", version=f"camo {__version__}")
     # Options every command takes, accepted after the command name.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print results as JSON on stdout (tables go away)")

@@ -45,6 +45,7 @@ from camo import images
 from camo.attack_files import AttackSettings, Prediction, attack_one, predict, validate
 from camo.attacks import apply_patch
 from camo.attacks.core import check_inputs, cross_entropy, frozen, input_gradient, resolve_labels, step
+from camo.choices import LINF_METHODS, PATCH_PLACES, SURVIVAL_CRFS
 from camo.errors import InputError
 from camo.models import Classifier
 
@@ -52,9 +53,6 @@ log = logging.getLogger("camo")
 
 #: Largest frame camo decodes, in pixels: 8K UHD (7680×4320) fits; beyond is refused before any frame is decoded.
 MAX_FRAME_PIXELS = 36_000_000
-
-#: Encoder qualities (libx264 CRF; lower = better) at which the attacked video's survival is measured.
-SURVIVAL_CRFS = (18, 23, 28)
 
 #: Frame rate given to a folder of frames when none is asked for.
 FOLDER_FPS = 25.0
@@ -68,8 +66,8 @@ GIF_FPS, GIF_MAX_FRAMES, GIF_WIDTH = 10.0, 200, 480
 #: Each half of the before|after video is enlarged (pixel-exact) to at least this height, or shrunk to this width.
 DISPLAY_MIN_HEIGHT, DISPLAY_MAX_WIDTH = 240, 1280
 
-METHODS = ("fgsm", "bim", "pgd", "mifgsm")
-PLACES = ("fixed", "track")
+METHODS = LINF_METHODS
+PLACES = PATCH_PLACES
 
 #: progress(stage, done, total): stage "attack" (total None when the container does not say) or "crf N".
 Progress = Callable[[str, int, int | None], None]

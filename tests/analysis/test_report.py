@@ -17,7 +17,8 @@ from camo.analysis.best_eps import best_eps
 from camo.analysis.evaluate import evaluate
 from camo.analysis.grid import grid
 from camo.analysis.report import load_result, report_html, write_report
-from camo.analysis.sweep import eps_range, sweep
+from camo.analysis.sweep import sweep
+from camo.eps_grid import eps_range
 from camo.errors import InputError
 from tests.support import read_mnist_test
 

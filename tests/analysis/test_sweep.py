@@ -17,7 +17,8 @@ from torch import nn
 import camo
 from camo.analysis import sweep as sweep_module
 from camo.analysis.plots import sweep_figure
-from camo.analysis.sweep import SweepResult, eps_range, fit_line, signed_step, sweep
+from camo.analysis.sweep import SweepResult, fit_line, signed_step, sweep
+from camo.eps_grid import eps_range
 from camo.errors import InputError, LabelError
 from tests.support import read_mnist_test, small_cnn
 

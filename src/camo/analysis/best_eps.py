@@ -34,16 +34,18 @@ from typing import Any, Literal
 
 import torch
 
-from camo.analysis.sweep import eps_range, label_names, signed_step
+from camo.analysis.sweep import label_names, signed_step
 from camo.attacks import METHODS, bim, mifgsm, pgd
 from camo.attacks.core import Model, check_inputs, cross_entropy, frozen, input_gradient
+from camo.choices import LINF_METHODS
+from camo.eps_grid import eps_range
 from camo.errors import InputError, LabelError
 from camo.images import quantize
 
 Search = Literal["bisection", "scan"]
 
 #: Methods best_eps searches over (L∞ attacks; their ε is comparable with FGSM's).
-BEST_EPS_METHODS = ("fgsm", "bim", "pgd", "mifgsm")
+BEST_EPS_METHODS = LINF_METHODS
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,11 @@ from camo import images
 from camo.analysis.sweep import label_names
 from camo.attacks import bim, fgsm, mifgsm, pgd
 from camo.attacks.core import Model, check_inputs, frozen
+from camo.choices import LINF_METHODS
 from camo.errors import InputError
 
 #: Methods the grid runs (targeted L∞ attacks).
-GRID_METHODS = ("fgsm", "bim", "pgd", "mifgsm")
+GRID_METHODS = LINF_METHODS
 
 
 def _png(arr: np.ndarray) -> bytes:

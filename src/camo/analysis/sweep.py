@@ -14,7 +14,6 @@ explanation": the logits move almost linearly along the sign of the gradient).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,34 +22,11 @@ import numpy as np
 import torch
 
 from camo.attacks.core import Loss, Model, Norm, check_inputs, cross_entropy, frozen, input_gradient, step
+from camo.eps_grid import MAX_POINTS
 from camo.errors import InputError, LabelError
 
 #: The convention written on every sweep figure and report.
 SIGN_CONVENTION = "x(ε) = clip(x + ε·sign(∇x J(x, L))): ε < 0 moves towards L, ε > 0 away from L"
-
-#: Most ε values one sweep accepts (a typo such as a step of 1e-6 would otherwise run for hours).
-MAX_POINTS = 10_001
-
-
-def eps_range(start: float, stop: float, step_size: float) -> tuple[float, ...]:
-    """The values start, start + step, ..., stop (stop included when it lies on the grid), in pixel units.
-
-    Raises:
-        InputError: a step that is not positive, stop < start, or more than :data:`MAX_POINTS` values.
-    """
-    if not (math.isfinite(start) and math.isfinite(stop) and math.isfinite(step_size)):
-        raise InputError(f"ε range needs finite numbers; got {start:g}:{stop:g}:{step_size:g}")
-    if step_size <= 0:
-        raise InputError(f"the ε step must be > 0; got {step_size:g}")
-    if stop < start:
-        raise InputError(f"the ε range must go up: start {start:g} is above stop {stop:g}")
-    count = math.floor((stop - start) / step_size + 1e-9) + 1
-    if count > MAX_POINTS:
-        raise InputError(f"{start:g}:{stop:g}:{step_size:g} gives {count} values of ε; at most {MAX_POINTS}")
-    # Snap values within rounding of zero to exactly 0, so ε = 0 (the clean image) is on the grid when it should be.
-    values = (start + i * step_size for i in range(count))
-    return tuple(0.0 if abs(v) < 1e-9 * step_size else v for v in values)
-
 
 def signed_step(
     x: torch.Tensor, grad: torch.Tensor, eps: float, *, bounds: tuple[float, float], norm: Norm = "linf"

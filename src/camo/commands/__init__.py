@@ -24,7 +24,7 @@ class Result(Protocol):
 def parse_eps_list(text: str) -> tuple[float, ...]:
     """ε values as ``start:stop:step`` (stop included when on the grid) or a comma-separated list; each part a
     number or a fraction (``-25/255:25/255:1/255``, ``0:0.3:0.05``, ``2/255,4/255,8/255``)."""
-    from camo.analysis.sweep import eps_range
+    from camo.eps_grid import eps_range
     from camo.errors import InputError
 
     try:

@@ -22,7 +22,7 @@ the target, so for fgsm both agree within one --step. Each attacked image is jud
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
-    from camo.analysis.best_eps import BEST_EPS_METHODS
+    from camo.choices import LINF_METHODS as BEST_EPS_METHODS
 
     parser = sub.add_parser(
         "best-eps", parents=[common], help="smallest ε that makes the model predict a label",

@@ -29,7 +29,7 @@ attack makes wrong.
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
-    from camo.attacks import METHODS
+    from camo.choices import ATTACK_METHODS as METHODS
 
     parser = sub.add_parser(
         "evaluate", parents=[common], help="robustness curves: accuracy against ε per attack over a data set",

@@ -18,7 +18,7 @@ classified, as a saved file would be.
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
-    from camo.analysis.grid import GRID_METHODS
+    from camo.choices import LINF_METHODS as GRID_METHODS
 
     parser = sub.add_parser(
         "grid", parents=[common], help="push one image towards every class (the seeds' grid figure)",

@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from camo.cli import add_model_options, emit_json, load_model_from_args, parse_eps
 from camo.commands import console, progress_bar, write_text
 from camo.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
 
 EPILOG_GROW = """examples:
   camo patch grow --model mnist --target 3 --out patches/
@@ -181,6 +182,8 @@ def load_image_set(spec: str, model: Any, *, split: str, crops: int = 256,
 
     ``split`` is "train" or "test": it picks the side of mnist's split.
     """
+    import torch
+
     from camo import images
     from camo.models.zoo import mnist_digits
 
@@ -310,6 +313,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
+    import torch
+
     from camo import images
     from camo.attacks.patch import apply_patch, random_positions, resize_patch
 

@@ -71,7 +71,9 @@ def _frames_progress(what: str, *, disable: bool) -> Iterator[Callable[[str, int
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
-    from camo.video import METHODS, PLACES, SURVIVAL_CRFS
+    from camo.choices import LINF_METHODS as METHODS
+    from camo.choices import PATCH_PLACES as PLACES
+    from camo.choices import SURVIVAL_CRFS
 
     parser = sub.add_parser(
         "video", parents=[common], help="attack a video: before|after MP4 and GIF, survival through H.264",

@@ -129,7 +129,7 @@ def _prediction(p: Any) -> dict[str, Any]:
 
 def sweep_values(eps: float, method: str) -> tuple[float, ...]:
     """41 signed ε values over ±3ε (L∞: within the pixel range), the clean image (ε = 0) among them."""
-    from camo.analysis.sweep import eps_range
+    from camo.eps_grid import eps_range
 
     span = 3 * eps if eps > 0 else 8 / 255
     if method != "fgm":
