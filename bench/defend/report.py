@@ -15,7 +15,8 @@ from camo.analysis.evaluate import EvaluationResult
 from camo.analysis.report import load_result, write_report
 
 RAW = Path(__file__).parent / "raw"
-NAMES = {"fgsm": "reference FGSM (Wong et al.)", "pgd_madry": "reference PGD (Madry)"}
+NAMES = {"fgsm": "reference FGSM (Wong et al.)", "pgd_madry": "reference PGD (Madry)",
+         "ref-fgsm": "reference FGSM (Wong et al.)", "ref-pgd_madry": "reference PGD (Madry)"}
 
 
 def named(path: Path) -> EvaluationResult:
