@@ -59,3 +59,9 @@ def test_a_comparison_needs_two_results(results: list[EvaluationResult]) -> None
         comparison_rows(results[:1])
     renamed = dataclasses.replace(results[0], model="again")
     assert len(comparison_rows([results[0], renamed])[0]) == 6
+
+
+def test_models_measured_on_different_counts_say_so(results: list[EvaluationResult]) -> None:
+    fewer = dataclasses.replace(results[1], count=10)
+    header, _ = comparison_rows([results[0], fewer])
+    assert header[2].startswith("plain (20): ") and header[4].startswith("hardened (10): ")

@@ -26,6 +26,11 @@ def attack_label(result: EvaluationResult, method: str) -> str:
     return name
 
 
+def _model_label(result: EvaluationResult, results: Sequence[EvaluationResult]) -> str:
+    """The model's name, with its image count when the results were measured on different numbers of images."""
+    return result.model if len({r.count for r in results}) == 1 else f"{result.model} ({result.count})"
+
+
 def comparison_rows(results: Sequence[EvaluationResult]) -> tuple[list[str], list[list[str]]]:
     """The side-by-side table: one row per ε (clean first), a column per model and attack.
 
@@ -37,7 +42,7 @@ def comparison_rows(results: Sequence[EvaluationResult]) -> tuple[list[str], lis
     grid = sorted({e for r in results for e in r.eps})
     header = ["ε", "ε×255"]
     for r in results:
-        header += [f"{r.model}: {attack_label(r, m)}" for m in r.methods]
+        header += [f"{_model_label(r, results)}: {attack_label(r, m)}" for m in r.methods]
     rows = [["clean", "0"] + [f"{r.clean_accuracy:.2%}" for r in results for _ in r.methods]]
     for eps in grid:
         row = [f"{eps:.3g}", f"{eps * 255:.3g}"]
@@ -63,7 +68,8 @@ def comparison_figure(results: Sequence[EvaluationResult]) -> bytes:
         for m_index, method in enumerate(r.methods):
             rows = sorted(r.rows_for(method), key=lambda x: x.eps)
             ax.plot([x.eps for x in rows], [100 * x.accuracy for x in rows], marker="o", color=colour,
-                    linestyle=styles[m_index % len(styles)], label=f"{r.model}: {attack_label(r, method)}")
+                    linestyle=styles[m_index % len(styles)],
+                    label=f"{_model_label(r, results)}: {attack_label(r, method)}")
     ax.set_xlabel("ε (L∞ budget, pixel units of images in [0, 1])")
     ax.set_ylabel("accuracy on adversarial images (%)")
     ax.set_ylim(-2, 102)
