@@ -122,3 +122,15 @@ def test_models_lists_mnist_robust(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models", "--json"]) == 0
     names = [row["name"] for row in json.loads(capsys.readouterr().out)]
     assert "mnist-robust" in names and "mnist" in names
+
+
+def test_training_on_the_mnist_digits_writes_a_model_every_command_reads(tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    weights = tmp_path / "digits.pt"
+    assert main(["train", "--data", "mnist", "--out", str(weights), "--method", "none", "--epochs", "1",
+                 "--batch-size", "250", "--no-augment", "--json"]) == 0
+    run = json.loads(capsys.readouterr().out)
+    assert run["config"]["eps"] == pytest.approx(0.3) and run["data"].startswith("mnist")
+    assert run["epochs"][0]["clean_accuracy"] > 0.5
+    model = camo.load_model(weights)
+    assert model.input_size == (28, 28) and model.channels == 1 and model.labels == tuple("0123456789")
