@@ -87,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(title=f"{result.model} on {result.data}: {result.count} images, clean accuracy "
-                        f"{result.clean_accuracy:.2%} ({result.seconds:.0f} s)")
+                        f"{result.clean_accuracy:.2%} ({result.seconds:.0f} s)"
+                        + (f"; pgd: {result.restarts} random starts" if result.restarts > 1 else ""))
     for column in ("method", "ε", "ε×255", "accuracy", "success rate", "mean confidence", "mean L∞", "mean L2"):
         table.add_column(column, justify="right")
     for r in result.rows:
