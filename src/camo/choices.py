@@ -15,3 +15,12 @@ PATCH_PLACES = ("fixed", "track")
 
 #: The H.264 qualities (CRF) at which ``camo video`` checks that the attack survives encoding.
 SURVIVAL_CRFS = (18, 23, 28)
+
+#: The training methods, with what each does (the CLI shows these).
+TRAIN_METHODS: dict[str, str] = {
+    "fgsm-rs": "FGSM from a uniform random start in the ε-ball, step α (default 1.25 ε) — Wong et al. 2020",
+    "n-fgsm": "FGSM from noise of 2 ε, step α (default ε), not clipped back to the ε-ball — de Jorge et al. 2022",
+    "pgd": "PGD, --pgd-steps steps of α (default 2.5 ε / steps) from a random start — Madry et al. 2018",
+    "fgsm": "FGSM from the clean image, step α (default ε): the setting that catastrophically overfits",
+    "none": "no attack: plain training, for comparison",
+}

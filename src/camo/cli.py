@@ -24,7 +24,7 @@ log = logging.getLogger("camo")
 COMMAND_MODULES: list[str] = [
     "camo.commands.sweep", "camo.commands.best_eps", "camo.commands.grid", "camo.commands.evaluate",
     "camo.commands.report", "camo.commands.patch", "camo.commands.faces", "camo.commands.cloak",
-    "camo.commands.serve", "camo.commands.video",
+    "camo.commands.serve", "camo.commands.video", "camo.commands.train",
 ]
 
 EPILOG_ATTACK = """examples:
@@ -121,13 +121,20 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.retrain:
         from camo.models import load_model
 
-        if args.retrain != "mnist":
-            raise InputError(f"only the built-in mnist model is trained here; got {args.retrain!r}")
-        load_model("mnist", retrain=True, progress=training_progress)
+        if args.retrain not in ("mnist", "mnist-robust"):
+            raise InputError(f"only the built-in mnist and mnist-robust models are trained here; got {args.retrain!r}")
+        load_model(args.retrain, retrain=True, progress=training_progress)
     cached = mnist_weights_path(MnistRecipe())
     rows = [{"name": name, "what": what, "expects": expects,
              "cached": str(cached) if name == "mnist" and cached.exists() else None}
             for name, (what, expects) in BUILTIN.items()]
+    # mnist-robust (camo.train): its cache, once trained
+    from camo.train.builtin import NAME as ROBUST
+    from camo.train.builtin import weights_path as robust_weights_path
+
+    for row in rows:
+        if row["name"] == ROBUST and robust_weights_path().exists():
+            row["cached"] = str(robust_weights_path())
     user = {"name": "PATH.pt | package.module:factory",
             "what": "your model: a TorchScript file, or a factory with --weights STATE_DICT",
             "expects": "mean/std/bounds/labels/input_size from --model-config or a JSON sidecar <model>.json",
@@ -207,9 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = sub.add_parser("models", parents=[common],
                             help="list the built-in models and face recognizers and what each expects",
-                            epilog="examples:\n  camo models\n  camo models --retrain mnist",
+                            epilog="examples:\n  camo models\n  camo models --retrain mnist\n"
+                                   "  camo models --retrain mnist-robust",
                             formatter_class=argparse.RawDescriptionHelpFormatter)
-    models.add_argument("--retrain", metavar="NAME", help="train a built-in model again (mnist)")
+    models.add_argument("--retrain", metavar="NAME", help="train a built-in model again (mnist, mnist-robust)")
     models.set_defaults(func=cmd_models)
 
     demo = sub.add_parser("demo", parents=[common], help="run camo on built-in data and write an HTML gallery",

@@ -61,6 +61,9 @@ class EvaluationResult:
     confusion_eps: float | None
     confusions: tuple[tuple[str, tuple[tuple[int, ...], ...]], ...]  # (method, true × predicted counts)
     seconds: float
+    steps: int = 10                 # the iterative methods' settings, so that a report can say "PGD-50 × 10"
+    step_size: float | None = None  # None: each method's default
+    restarts: int = 1
 
     def rows_for(self, method: str) -> list[EvalRow]:
         return [r for r in self.rows if r.method == method]
@@ -95,7 +98,7 @@ class EvaluationResult:
             "methods": list(self.methods), "eps": list(self.eps), "results": [asdict(r) for r in self.rows],
             "confusion_eps": self.confusion_eps,
             "confusion": {name: [list(row) for row in matrix] for name, matrix in self.confusions},
-            "seconds": self.seconds,
+            "seconds": self.seconds, "steps": self.steps, "step_size": self.step_size, "restarts": self.restarts,
         }
 
     @classmethod
@@ -107,7 +110,9 @@ class EvaluationResult:
             rows=tuple(EvalRow(**r) for r in data["results"]), confusion_eps=data["confusion_eps"],
             confusions=tuple((name, tuple(tuple(int(v) for v in row) for row in matrix))
                              for name, matrix in data["confusion"].items()),
-            seconds=float(data.get("seconds", 0.0)),
+            seconds=float(data.get("seconds", 0.0)), steps=int(data.get("steps", 10)),
+            step_size=None if data.get("step_size") is None else float(data["step_size"]),
+            restarts=int(data.get("restarts", 1)),
         )
 
     def csv(self) -> str:
@@ -176,6 +181,8 @@ def evaluate(
     *,
     batch_size: int = 500,
     steps: int = 10,
+    step_size: float | None = None,
+    restarts: int = 1,
     seed: int = 0,
     confusion_eps: float | None = None,
     data: str = "",
@@ -190,6 +197,10 @@ def evaluate(
         methods: names from ``camo.attacks.METHODS`` (fgsm, fgm, bim, pgd, mifgsm).
         batch_size: images per attack call.
         steps: steps of the iterative methods.
+        step_size: their step in pixel units (default: each method's own, e.g. 2.5·ε/steps for PGD); papers
+            evaluate MNIST with PGD, 50 steps of 0.01.
+        restarts: PGD's random starts; an image counts as robust only if it survives every one (later starts
+            attack only the images still classified correctly: the same accuracy for less work).
         seed: PGD's random start (batch i uses seed + i, so results do not depend on the progress callback).
         confusion_eps: the ε of the confusion matrices (one of ``eps``); default the largest.
         data: a description of the data set, for reports.
@@ -209,8 +220,10 @@ def evaluate(
                          f"for {len(x)} images")
     if len(x) == 0:
         raise InputError("the data set is empty")
-    if batch_size < 1 or steps < 1:
-        raise InputError(f"batch_size and steps must be ≥ 1; got {batch_size} and {steps}")
+    if batch_size < 1 or steps < 1 or restarts < 1:
+        raise InputError(f"batch_size, steps and restarts must be ≥ 1; got {batch_size}, {steps} and {restarts}")
+    if step_size is not None and not (math.isfinite(step_size) and step_size > 0):
+        raise InputError(f"step_size must be a positive number; got {step_size}")
     for method in names:  # bounds, shape and the ε range, checked once before hours of work
         check_inputs(model, x[:1], grid[-1], norm="l2" if method == "fgm" else "linf")
     confusion_at = grid[-1] if confusion_eps is None else float(confusion_eps)
@@ -241,7 +254,8 @@ def evaluate(
         for method in names:
             grad = input_gradient(model, xb, yb, cross_entropy) if method in ("fgsm", "fgm") else None
             for e in grid:
-                x_adv = _attack(model, xb, yb, e, method, grad, bounds, steps, seed + batch_index)
+                x_adv = _attack(model, xb, yb, e, method, grad, bounds, steps, seed + batch_index,
+                                step_size=step_size, restarts=restarts)
                 with frozen(model), torch.no_grad():
                     probs = model(x_adv).float().softmax(dim=1)
                 tallies[(method, e)].add(probs, yb, clean_ok, x_adv - xb)
@@ -262,22 +276,23 @@ def evaluate(
         model=getattr(model, "name", type(model).__name__), data=data, count=n, clean_accuracy=clean_correct / n,
         class_names=tuple(label_names(model, num_classes)), methods=tuple(names), eps=tuple(grid), rows=tuple(rows),
         confusion_eps=confusion_at if keep_confusion else None, confusions=tuple(confusions),
-        seconds=time.perf_counter() - start_time,
+        seconds=time.perf_counter() - start_time, steps=steps, step_size=step_size, restarts=restarts,
     )
 
 
 def _attack(
     model: Model, x: torch.Tensor, y: torch.Tensor, eps: float, method: str, grad: torch.Tensor | None,
-    bounds: tuple[float, float], steps: int, seed: int,
+    bounds: tuple[float, float], steps: int, seed: int, *, step_size: float | None = None, restarts: int = 1,
 ) -> torch.Tensor:
     """One untargeted attack on a batch; FGSM/FGM reuse the batch's one gradient (their step ignores ε)."""
     if grad is not None:
         return signed_step(x, grad, eps, bounds=bounds, norm="l2" if method == "fgm" else "linf")
     if method == "pgd":
-        return pgd(model, x, y, eps, steps=steps, generator=torch.Generator().manual_seed(seed))
+        return pgd(model, x, y, eps, steps=steps, step_size=step_size, restarts=restarts, rerun_fooled=False,
+                   generator=torch.Generator().manual_seed(seed))
     if method == "bim":
-        return bim(model, x, y, eps, steps=steps)
-    return mifgsm(model, x, y, eps, steps=steps)
+        return bim(model, x, y, eps, steps=steps, step_size=step_size)
+    return mifgsm(model, x, y, eps, steps=steps, step_size=step_size)
 
 
 def load_dataset(

@@ -158,6 +158,11 @@ def report_html(results: Sequence[AnyResult], *, title: str = "camo report") -> 
     if not results:
         raise InputError("a report needs at least one result")
     sections = []
+    evaluations = [r for r in results if isinstance(r, EvaluationResult)]
+    if len(evaluations) > 1:  # several models (or settings) evaluated: compare them first
+        from camo.analysis.robustness import comparison_section
+
+        sections.append(comparison_section(evaluations))
     for r in results:
         if isinstance(r, SweepResult):
             sections.append(_sweep_section(r))

@@ -203,6 +203,7 @@ class Schedule:
     norm: Norm = "linf"
     random_start: bool = False
     momentum: float | None = None  # MI-FGSM's decay μ; None = plain gradient
+    start_radius: float | None = None  # radius of the random start; None = ε (N-FGSM starts from 2ε)
 
 
 def run(
@@ -216,8 +217,17 @@ def run(
     loss: Loss | None,
     generator: torch.Generator | None = None,
     callback: StepCallback | None = None,
+    restarts: int = 1,
+    rerun_fooled: bool = True,
 ) -> torch.Tensor:
     """Run the shared attack loop; every public attack is a thin call to this.
+
+    With ``restarts`` > 1 the loop runs again from new random starts and each example keeps its worst case:
+    untargeted, a start that changes the prediction beats one that does not, then the highest loss wins (so an
+    example survives only if it survives every start, the way robust accuracy is reported in papers); targeted,
+    the first start that reaches the target is kept, else the one lowest on the target's loss. Later starts attack
+    only the examples still unbroken when ``rerun_fooled`` is False (or the attack is targeted): the same robust
+    accuracy for a fraction of the work.
 
     Returns:
         Adversarial images, detached, inside the ε-ball around x and inside the model's bounds.
@@ -229,28 +239,94 @@ def run(
         raise InputError(f"steps must be ≥ 1; got {schedule.steps}")
     if not schedule.step_size >= 0:
         raise InputError(f"step_size must be ≥ 0; got {schedule.step_size}")
+    if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
+        raise InputError(f"restarts must be an integer ≥ 1; got {restarts!r}")
+    if restarts > 1 and not schedule.random_start:
+        raise InputError("restarts need a random start (every start without one is the same attack)")
     loss_fn = loss if loss is not None else cross_entropy
     x = x.detach()
     with frozen(model):
         labels = resolve_labels(model, x, y, targeted=targeted)
         if eps == 0:
             return x.clone()
-        x_adv = random_start(x, eps, norm=schedule.norm, bounds=bounds, generator=generator) \
-            if schedule.random_start else x
-        # A single step of size ≤ ε from x cannot leave the ball; skipping the projection keeps FGSM exactly
-        # x + ε·sign(g) (bit-identical to the peers) instead of x + ((x + ε·s) − x) after a round trip.
-        needs_projection = schedule.steps > 1 or schedule.random_start or schedule.step_size > eps
-        velocity: torch.Tensor | None = None
-        for i in range(schedule.steps):
-            grad = input_gradient(model, x_adv, labels, loss_fn)
-            if schedule.momentum is not None:
-                # MI-FGSM: accumulate L1-normalised gradients so the direction is stable across steps.
-                l1 = grad.abs().flatten(1).mean(dim=1).clamp_min(_TINY).view(-1, *([1] * (grad.dim() - 1)))
-                velocity = grad / l1 if velocity is None else schedule.momentum * velocity + grad / l1
-                grad = velocity
-            x_adv = step(x_adv, grad, schedule.step_size, norm=schedule.norm, targeted=targeted)
-            x_adv = project(x_adv, x, eps, norm=schedule.norm, bounds=bounds) if needs_projection \
-                else x_adv.clamp(*bounds)
-            if callback is not None:
-                callback(i + 1, schedule.steps)
+        total = schedule.steps * restarts
+        best = _descend(model, x, labels, eps, schedule, bounds, targeted=targeted, loss_fn=loss_fn,
+                        generator=generator, callback=callback, done=0, total=total)
+        if restarts == 1:
+            return best.detach()
+        broken, score = _outcome(model, best, labels, loss_fn, targeted=targeted)
+        for restart in range(1, restarts):
+            active = torch.ones_like(broken) if (not targeted and rerun_fooled) else ~broken
+            if not bool(active.any()):
+                if callback is not None:
+                    callback(total, total)
+                break
+            idx = active.nonzero().flatten()
+            candidate = _descend(model, x[idx], labels[idx], eps, schedule, bounds, targeted=targeted,
+                                 loss_fn=loss_fn, generator=generator, callback=callback,
+                                 done=restart * schedule.steps, total=total)
+            new_broken, new_score = _outcome(model, candidate, labels[idx], loss_fn, targeted=targeted)
+            old_broken = broken[idx]
+            # Breaking beats not breaking; a targeted success, once found, is final; otherwise the worse loss wins.
+            better = (new_broken & ~old_broken) | ((new_broken == old_broken) & (new_score > score[idx]))
+            if targeted:
+                better &= ~old_broken
+            take = idx[better]
+            best[take] = candidate[better]
+            broken[take] = new_broken[better]
+            score[take] = new_score[better]
+    return best.detach()
+
+
+def _descend(
+    model: Model, x: torch.Tensor, labels: torch.Tensor, eps: float, schedule: Schedule,
+    bounds: tuple[float, float], *, targeted: bool, loss_fn: Loss, generator: torch.Generator | None,
+    callback: StepCallback | None, done: int, total: int,
+) -> torch.Tensor:
+    """The loop itself, from one start: the step, the momentum and the projection (the caller froze the model)."""
+    if schedule.random_start:
+        radius = eps if schedule.start_radius is None else schedule.start_radius
+        x_adv = random_start(x, radius, norm=schedule.norm, bounds=bounds, generator=generator)
+    else:
+        x_adv = x
+    # A single step of size ≤ ε from x cannot leave the ball; skipping the projection keeps FGSM exactly
+    # x + ε·sign(g) (bit-identical to the peers) instead of x + ((x + ε·s) − x) after a round trip.
+    needs_projection = schedule.steps > 1 or schedule.random_start or schedule.step_size > eps
+    velocity: torch.Tensor | None = None
+    for i in range(schedule.steps):
+        grad = input_gradient(model, x_adv, labels, loss_fn)
+        if schedule.momentum is not None:
+            # MI-FGSM: accumulate L1-normalised gradients so the direction is stable across steps.
+            l1 = grad.abs().flatten(1).mean(dim=1).clamp_min(_TINY).view(-1, *([1] * (grad.dim() - 1)))
+            velocity = grad / l1 if velocity is None else schedule.momentum * velocity + grad / l1
+            grad = velocity
+        x_adv = step(x_adv, grad, schedule.step_size, norm=schedule.norm, targeted=targeted)
+        x_adv = project(x_adv, x, eps, norm=schedule.norm, bounds=bounds) if needs_projection \
+            else x_adv.clamp(*bounds)
+        if callback is not None:
+            callback(done + i + 1, total)
     return x_adv.detach()
+
+
+def _outcome(
+    model: Model, x_adv: torch.Tensor, labels: torch.Tensor, loss_fn: Loss, *, targeted: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per example: whether the attack broke it (prediction off the label, or on the target) and a score that
+    grows as the attack gets stronger (the loss, or minus the target's loss).
+
+    Shape: (N, ...) -> (N,), (N,).
+    """
+    with torch.no_grad():
+        out = model(x_adv)
+        if loss_fn is cross_entropy:
+            losses = F.cross_entropy(out, labels, reduction="none")
+        else:  # a custom loss is a mean over the batch: score each example on its own
+            losses = torch.stack([loss_fn(out[i : i + 1], labels[i : i + 1]) for i in range(len(out))])
+    classes = out.dim() == 2 and labels.dim() == 1 and not labels.is_floating_point()
+    if classes:
+        hit = out.argmax(dim=1) == labels
+        broken = hit if targeted else ~hit
+    else:
+        broken = torch.zeros(len(out), dtype=torch.bool, device=out.device)
+    score = -losses if targeted else losses
+    return broken, score.detach().float()

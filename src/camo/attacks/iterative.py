@@ -53,23 +53,34 @@ def pgd(
     generator: torch.Generator | None = None,
     loss: Loss | None = None,
     callback: StepCallback | None = None,
+    restarts: int = 1,
+    rerun_fooled: bool = True,
 ) -> torch.Tensor:
     """Projected gradient descent: a random start in the ε-ball, then ``steps`` projected steps.
 
     Args: as :func:`bim`, plus ``norm`` ("linf" or "l2"), ``random_start`` and a ``generator`` for reproducible
-    starts.
+    starts; ``restarts`` runs the attack from that many random starts and keeps each example's worst case
+    (untargeted: a start that fools the model, then the highest loss; targeted: the first start that reaches the
+    target), so an example counts as robust only if it survives every start. ``rerun_fooled=False`` skips the
+    examples already fooled in later starts: the same accuracy, less work, but not the highest loss.
+    ``callback(step, steps · restarts)`` counts the steps of every start.
 
     Returns:
         Adversarial images, detached; ‖x_adv − x‖ ≤ ε in the chosen norm.
 
     Shape: (N, C, H, W) -> (N, C, H, W).
 
+    Raises:
+        InputError: as :func:`~camo.fgsm`, or ``restarts`` < 1, or restarts without a random start.
+
     Example:
         >>> x_adv = camo.pgd(model, x, y, 0.3, steps=40, generator=torch.Generator().manual_seed(0))
+        >>> x_adv = camo.pgd(model, x, y, 0.3, steps=50, step_size=0.01, restarts=10)  # the papers' evaluation
     """
     size = 2.5 * eps / steps if step_size is None else step_size
     schedule = Schedule(steps=steps, step_size=size, norm=norm, random_start=random_start)
-    return run(model, x, y, eps, schedule, targeted=targeted, loss=loss, generator=generator, callback=callback)
+    return run(model, x, y, eps, schedule, targeted=targeted, loss=loss, generator=generator, callback=callback,
+               restarts=restarts, rerun_fooled=rerun_fooled)
 
 
 def mifgsm(

@@ -20,6 +20,8 @@ EPILOG = """examples:
   camo evaluate --model mnist --data mnist --eps 0:0.3:0.05 --method fgsm,pgd
   CAMO_DATA=~/data/mnist camo evaluate --model mnist --data mnist-test --eps 0:0.3:0.05 --method fgsm,pgd
   camo evaluate --model my_model.pt --data photos/ --eps 0,2/255,4/255,8/255 --limit 200 --report robust.html
+  camo evaluate --model mnist-robust --data mnist-test --eps 0.1,0.2,0.3 --method fgsm,pgd \
+      --steps 50 --step-size 0.01 --restarts 10      # PGD-50 × 10 restarts, the papers' MNIST evaluation
 
 --data DIR holds one sub-folder of images per class, each named by a label of the model.
 mnist-test reads t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz from --data-root or $CAMO_DATA.
@@ -47,6 +49,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
                         help=f"comma-separated attacks from {', '.join(METHODS)} (default: fgsm)")
     parser.add_argument("--limit", type=int, help="use only the first N images (a seeded choice for folders)")
     parser.add_argument("--steps", type=int, default=10, help="steps of iterative methods (default: 10)")
+    parser.add_argument("--step-size", type=parse_eps, help="step of iterative methods in pixels, e.g. 0.01 "
+                                                            "(default: each method's own; pgd: 2.5·ε/steps)")
+    parser.add_argument("--restarts", type=int, default=1,
+                        help="random starts of pgd; an image is robust only if it survives all (default: 1)")
     parser.add_argument("--seed", type=int, default=0, help="random start of pgd (default: 0)")
     parser.add_argument("--batch-size", type=int, default=500, help="images per attack call (default: 500)")
     parser.add_argument("--confusion-eps", type=parse_eps, help="ε of the confusion matrices (default: the largest)")
@@ -66,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     x, y, description = load_dataset(args.data, model, root=args.data_root, limit=args.limit, seed=args.seed)
     with progress_bar(f"{', '.join(methods)} on {len(x)} images", disable=args.json) as update:
         result = evaluate(model, x, y, args.eps, methods, batch_size=args.batch_size, steps=args.steps,
-                          seed=args.seed, confusion_eps=args.confusion_eps, data=description, callback=update)
+                          step_size=args.step_size, restarts=args.restarts, seed=args.seed,
+                          confusion_eps=args.confusion_eps, data=description, callback=update)
     out: Path = args.out
     write_json(result, out / "evaluation.json")
     write_text(result.csv(), out / "evaluation.csv")
@@ -80,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(title=f"{result.model} on {result.data}: {result.count} images, clean accuracy "
-                        f"{result.clean_accuracy:.2%} ({result.seconds:.0f} s)")
+                        f"{result.clean_accuracy:.2%} ({result.seconds:.0f} s)"
+                        + (f"; pgd: {result.restarts} random starts" if result.restarts > 1 else ""))
     for column in ("method", "ε", "ε×255", "accuracy", "success rate", "mean confidence", "mean L∞", "mean L2"):
         table.add_column(column, justify="right")
     for r in result.rows:

@@ -6,6 +6,9 @@ sidecar next to the model file (``model.pt`` -> ``model.json``, or ``--config FI
 
     {"mean": [0.4914, 0.4822, 0.4465], "std": [0.247, 0.243, 0.261], "bounds": [0, 1],
      "labels": ["airplane", "automobile", ...], "input_size": [32, 32], "channels": 3}
+
+A sidecar with ``"factory": "package.module:function"`` (and optional ``"factory_kwargs"``) makes the model file a
+*state dict* for the network that factory builds: what ``camo train`` writes.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from camo.errors import ModelError
 from camo.models.classifier import Classifier
 from camo.models.zoo import BUILTIN, TrainProgress, load_imagenet, load_mnist
 
-_SIDECAR_KEYS = {"mean", "std", "bounds", "labels", "input_size", "channels", "name"}
+_SIDECAR_KEYS = {"mean", "std", "bounds", "labels", "input_size", "channels", "name", "factory", "factory_kwargs",
+                 "training"}
 
 
 def load_model(
@@ -45,13 +49,13 @@ def load_model(
     """Load a model as a :class:`Classifier` in eval mode on the CPU.
 
     Args:
-        name_or_path: ``"mnist"``, ``"imagenet"``, a ``.pt2`` (torch.export) or TorchScript file, or
+        name_or_path: ``"mnist"``, ``"mnist-robust"``, ``"imagenet"``, a ``.pt2`` (torch.export) or TorchScript file, or
             ``"package.module:factory"``.
         weights: a state-dict file for a ``package.module:factory`` model.
         config: a JSON sidecar with mean/std/bounds/labels/input_size/channels (default: ``<model>.json`` if present).
         mean, std, bounds, labels, input_size, channels: override the sidecar.
-        retrain: built-in ``mnist`` only: train again instead of using the cache.
-        progress: built-in ``mnist`` only: called after each training epoch.
+        retrain: built-in ``mnist`` and ``mnist-robust`` only: train again instead of using the cache.
+        progress: built-in ``mnist`` and ``mnist-robust`` only: called after each training epoch.
 
     Raises:
         ModelError: unknown name, unreadable file, factory that cannot be imported or called.
@@ -60,10 +64,16 @@ def load_model(
     if spec in BUILTIN:
         if spec == "mnist":
             return load_mnist(retrain=retrain, progress=progress)
+        if spec == "mnist-robust":
+            from camo.train.builtin import load_mnist_robust  # imported here: camo.train builds on camo.models
+
+            return load_mnist_robust(retrain=retrain, progress=progress)
         return load_imagenet()
     path = Path(spec)
     options = _read_sidecar(Path(config) if config else path.with_suffix(".json"), required=config is not None)
-    if path.is_file():
+    if path.is_file() and options.get("factory"):
+        module = _load_factory(str(options["factory"]), path, options.get("factory_kwargs") or {})
+    elif path.is_file():
         module = _load_file(path)
     elif ":" in spec and not path.exists():
         module = _load_factory(spec, weights)
@@ -102,6 +112,8 @@ def _read_sidecar(path: Path, *, required: bool) -> dict[str, Any]:
     unknown = set(data) - _SIDECAR_KEYS
     if unknown:
         raise ModelError(f"model config {path}: unknown keys {sorted(unknown)}; allowed: {sorted(_SIDECAR_KEYS)}")
+    if not isinstance(data.get("factory_kwargs", {}), dict):
+        raise ModelError(f"model config {path}: 'factory_kwargs' must be a JSON object")
     return data
 
 
@@ -141,14 +153,15 @@ def _load_file(path: Path) -> nn.Module:
     return module
 
 
-def _load_factory(spec: str, weights: str | os.PathLike[str] | None) -> nn.Module:
+def _load_factory(spec: str, weights: str | os.PathLike[str] | None,
+                  kwargs: dict[str, Any] | None = None) -> nn.Module:
     module_name, _, attr = spec.partition(":")
     try:
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as err:
         raise ModelError(f"cannot import {spec!r}: {err}") from None
     try:
-        module = factory()
+        module = factory(**(kwargs or {}))
     except Exception as err:  # user code: report whatever it raised, with where it came from
         raise ModelError(f"calling {spec}() failed: {type(err).__name__}: {err}") from err
     if not isinstance(module, nn.Module):
