@@ -160,23 +160,46 @@ def test_decoy_loss_is_the_pull_minus_push_times_the_push_from_oneself() -> None
     import torch
 
     from camo.face.cloak import _decoy_loss
+    from camo.face.recognizers import DlibRecognizer
 
+    members = [DlibRecognizer()]  # only its metric, size and threshold are used: nothing loads
+    t2 = members[0].threshold ** 2
     generator = torch.Generator().manual_seed(0)
     output = torch.randn(3, 128, generator=generator, requires_grad=True)
     decoy, own = torch.randn(1, 128, generator=generator), torch.randn(1, 128, generator=generator)
     both = torch.cat((decoy, own), dim=1)
     for push in (0.0, 1.0, 2.0):
-        value = _decoy_loss(push)(output, both)
-        expected = ((output - decoy) ** 2).sum(1).mean() - push * ((output - own) ** 2).sum(1).mean()
+        value = _decoy_loss(members, push)(output, both)
+        expected = (((output - decoy) ** 2).sum(1).mean() - push * ((output - own) ** 2).sum(1).mean()) / t2
         assert value.item() == pytest.approx(expected.item(), rel=1e-5)
         (grad,) = torch.autograd.grad(value, output)
-        # d/dd of the loss: 2(d − decoy) − 2·push·(d − own), averaged over the copies.
-        oracle = (2 * (output - decoy) - 2 * push * (output - own)) / output.shape[0]
+        # d/dd of the loss: (2(d − decoy) − 2·push·(d − own)) / t², averaged over the copies.
+        oracle = (2 * (output - decoy) - 2 * push * (output - own)) / output.shape[0] / t2
         assert torch.allclose(grad, oracle.detach(), atol=1e-5)
     # push = 1: linear in d, so only the direction decoy − own matters (the same gradient everywhere).
-    (g1,) = torch.autograd.grad(_decoy_loss(1.0)(output, both), output)
-    (g2,) = torch.autograd.grad(_decoy_loss(1.0)(output * 3, both), output)
+    (g1,) = torch.autograd.grad(_decoy_loss(members, 1.0)(output, both), output)
+    (g2,) = torch.autograd.grad(_decoy_loss(members, 1.0)(output * 3, both), output)
     assert torch.allclose(g1 * 3, g2, atol=1e-5)
+
+
+def test_dodge_loss_weighs_each_member_by_its_own_threshold() -> None:
+    import torch
+
+    from camo.face.cloak import _dodge_loss
+    from camo.face.recognizers import DlibRecognizer, SFaceRecognizer
+
+    dlib, sface = DlibRecognizer(), SFaceRecognizer()  # nothing loads: sizes, metrics and thresholds only
+    generator = torch.Generator().manual_seed(1)
+    own = torch.randn(1, 128 + 128, generator=generator)
+    output = own + 0.1 * torch.randn(4, 256, generator=generator)
+    value = _dodge_loss([dlib, sface])(output, own)
+    euclid = (output[:, :128] - own[:, :128]).norm(dim=1).mean() / dlib.threshold
+    cosine = (1 - torch.nn.functional.cosine_similarity(output[:, 128:], own[:, 128:], dim=1)).mean()
+    assert value.item() == pytest.approx(euclid.item() + cosine.item() / sface.threshold, rel=1e-5)
+    # Each member at its own threshold counts 1: no member dominates by its units.
+    at_threshold = own.clone()
+    at_threshold[0, 0] += dlib.threshold
+    assert _dodge_loss([dlib])(at_threshold, own).item() == pytest.approx(1.0, rel=1e-4)
 
 
 def test_decoy_chooser_keeps_one_decoy_per_person_and_picks_the_farthest() -> None:
