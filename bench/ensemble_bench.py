@@ -181,10 +181,10 @@ def run(args: argparse.Namespace) -> None:
     gallery = clean_gallery(recognizers)
     config = replace(preset(args.preset), seed=args.seed)
     changes: dict[str, Any] = {}
-    for field in ("eps", "steps", "momentum", "samples", "jitter", "noise"):
+    for field in ("eps", "steps", "momentum", "samples", "jitter", "noise", "texture", "floor"):
         value = getattr(args, field)
         if value is not None:
-            changes[field] = value / 255 if field in ("eps", "noise") else value
+            changes[field] = value / 255 if field in ("eps", "noise", "texture") else value
     if args.resize is not None:
         changes["resize"] = (args.resize, 1.0)
     config = replace(config, **changes)
@@ -240,6 +240,12 @@ def summarise(data: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
+def _budget(config: dict[str, Any]) -> str:
+    if config.get("texture") is None:
+        return "off (uniform ε)"
+    return f"texture {config['texture'] * 255:.3g}/255, floor {config['floor']}"
+
+
 def table(args: argparse.Namespace) -> None:
     runs = {p.stem: json.loads(p.read_text()) for p in sorted(RAW.glob("*.json"))}
     lines = ["# Ensemble cloak: transfer, look, time (bench/ensemble_bench.py)", "",
@@ -255,7 +261,9 @@ def table(args: argparse.Namespace) -> None:
         members = data["recognizers"]
         config = data["config"]
         lines += [f"## {name}: ensemble {'+'.join(members)}, ε {config['eps_255']}/255, {config['steps']} steps, "
-                  f"momentum {config.get('momentum')}, samples {config['samples']}", "",
+                  f"momentum {config.get('momentum')}, samples {config['samples']}, perceptual budget "
+                  f"{_budget(config)}",
+                  "",
                   f"`{data['command']}` — {s['n']} of {data['photos']} photos; median SSIM photo {s['ssim']:.4f}, "
                   f"face region {s['face_ssim']:.4f}; median cloak {s['cloak_s']:.1f} s + reference scoring of 4 "
                   f"recognizers {s['verify_s']:.1f} s per photo; peak RSS {data.get('peak_rss_mb')} MB; "
@@ -314,6 +322,8 @@ def main() -> None:
     one.add_argument("--samples", type=int)
     one.add_argument("--jitter", type=float)
     one.add_argument("--noise", type=float, help="in /255")
+    one.add_argument("--texture", type=float, help="perceptual budget: full ε where the local σ ≥ this (/255)")
+    one.add_argument("--floor", type=float, help="perceptual budget: the smallest fraction of ε")
     one.add_argument("--resize", type=float, help="lower end of the random resize factor")
     one.add_argument("--seed", type=int, default=0)
     one.add_argument("--limit", type=int, default=0)

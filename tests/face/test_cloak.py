@@ -269,3 +269,55 @@ def test_quick_detection_falls_back_to_the_full_detector(dlib_module: Any, tmp_p
     assert len(record.result.faces) == 1 + big and record.attempts == 1
     assert record.verification.uncloaked == 0 and record.verification.faces_found == 1 + big
     assert any("missed" in note for note in record.notes) == big
+
+
+def test_verification_is_protected_only_when_every_recognizer_agrees() -> None:
+    from camo.face.cloak import FaceVerdict, RecognizerVerdict, Verification
+    from camo.serve.cloak_job import recognizer_verdicts
+
+    box = (0, 0, 9, 9)
+    dlib = RecognizerVerdict("dlib", "euclidean", 0.6, (FaceVerdict(box, 0.8, True),))
+    sface = RecognizerVerdict("sface", "cosine", 0.637, (FaceVerdict(box, 0.4, False),))
+    both = Verification(recognizers=(dlib, sface), faces_found=1, psnr=40.0, ssim=0.99, face_psnr=35.0,
+                        face_ssim=0.95)
+    assert not both.protected and both.verdict() == "NOT protected: sface still matches"
+    assert both.min_distance == 0.8 and both.margin == pytest.approx(0.4 / 0.637)
+    alone = replace(both, recognizers=(dlib,))
+    assert alone.protected and alone.verdict().startswith("protected: dlib no longer matches")
+    assert not replace(both, recognizers=(dlib,), uncloaked=1).protected
+    # What the web app reads: one verdict per recognizer, generically.
+    shown = recognizer_verdicts(both.to_dict())
+    assert [(v["recognizer"], v["protected"], v["threshold"]) for v in shown] == [("dlib", True, 0.6),
+                                                                                 ("sface", False, 0.637)]
+    assert shown[1]["distance"] == 0.4 and "sface" in shown[1]["verdict"]
+
+
+def test_texture_budget_spares_flat_regions_and_spends_on_texture() -> None:
+    from camo.face.cloak import texture_budget
+
+    flat = np.full((20, 20, 3), 128, np.uint8)
+    checker = np.indices((20, 20)).sum(axis=0) % 2 * 255
+    textured = np.repeat(checker[:, :, None], 3, axis=2).astype(np.uint8)
+    assert np.allclose(texture_budget(flat, 8 / 255, 0.25).numpy(), 0.25)
+    assert np.allclose(texture_budget(textured, 8 / 255, 0.25).numpy(), 1.0)
+    with pytest.raises(InputError, match="texture"):
+        CloakConfig(texture=0)
+    with pytest.raises(InputError, match="floor"):
+        CloakConfig(floor=1.5)
+
+
+def test_perceptual_budget_keeps_each_pixel_inside_its_own_budget(dlib_module: Any) -> None:
+    from camo.face import Recognizer, cloak
+    from camo.face.cloak import texture_budget
+    from camo.images import to_rgb_uint8
+
+    pixels = to_rgb_uint8(_photo())
+    config = CloakConfig(eps=8 / 255, steps=3, texture=8 / 255, floor=0.25)
+    result = cloak(pixels, recognizer=Recognizer(), config=config, verify_result=False)
+    left, top, right, bottom = result.faces[0].crop
+    allowed = texture_budget(pixels[top:bottom, left:right], 8 / 255, 0.25)[0, 0].numpy() * 8
+    moved = np.abs(result.pixels.astype(np.int16) - pixels.astype(np.int16))[top:bottom, left:right].max(axis=2)
+    assert (moved <= allowed + 0.5 + 1e-6).all()  # rounding to 8 bits adds at most half a grey level
+    flat = allowed <= 0.25 * 8 + 1e-6
+    assert flat.any() and (~flat).any()
+    assert moved[flat].mean() < moved[~flat].mean()  # flat skin moves less than texture

@@ -67,6 +67,7 @@ __all__ = [
     "image_similarity",
     "preset",
     "stronger",
+    "texture_budget",
     "verify",
 ]
 
@@ -99,6 +100,10 @@ class CloakConfig:
         seed: seed of the EOT randomness, so results are reproducible.
         momentum: MI-FGSM's decay μ of the shared step (None = plain gradient sign), for transfer to recognizers
             outside the ensemble (Dong et al. 2018).
+        texture: perceptual budget: None = the uniform ε everywhere; a number t (in [0, 1] pixel units, e.g.
+            8/255) = each pixel's budget is ε · clip(σ / t, ``floor``, 1), σ the local standard deviation of the
+            original's luminance over a 5×5 window: full ε on texture, edges and hair, less on flat skin.
+        floor: perceptual budget only: the smallest fraction of ε any pixel gets.
     """
 
     eps: float = 6 / 255
@@ -114,6 +119,8 @@ class CloakConfig:
     push: float = 2.0
     seed: int = 0
     momentum: float | None = None
+    texture: float | None = None
+    floor: float = 0.25
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.eps) and 0 < self.eps <= 64 / 255):
@@ -134,6 +141,10 @@ class CloakConfig:
             raise InputError(f"tolerance must be > 0; got {self.tolerance}")
         if not (math.isfinite(self.push) and self.push >= 0):
             raise InputError(f"push must be a finite number >= 0; got {self.push}")
+        if self.texture is not None and not (math.isfinite(self.texture) and self.texture > 0):
+            raise InputError(f"texture must be a finite number > 0; got {self.texture}")
+        if not 0 <= self.floor <= 1:
+            raise InputError(f"floor must be in [0, 1]; got {self.floor}")
         if self.momentum is not None and not (math.isfinite(self.momentum) and self.momentum >= 0):
             raise InputError(f"momentum must be a finite number >= 0; got {self.momentum}")
 
@@ -434,6 +445,41 @@ class _DegradedDescriptors(nn.Module):
         return torch.cat(outputs, dim=1)
 
 
+def texture_budget(pixels: np.ndarray, texture: float, floor: float) -> torch.Tensor:
+    """The perceptual budget's per-pixel fraction of ε: clip(σ / texture, floor, 1), σ the local standard deviation
+    of luminance (5×5 window, values in [0, 1]). Flat skin gets ``floor``, texture and edges get 1.
+
+    Shape: (H, W, 3) uint8 -> (1, 1, H, W) float in [floor, 1].
+    """
+    x = _crop_tensor(pixels)
+    luma = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(dim=1, keepdim=True)
+    mean = F.avg_pool2d(luma, 5, stride=1, padding=2, count_include_pad=False)
+    square = F.avg_pool2d(luma**2, 5, stride=1, padding=2, count_include_pad=False)
+    sigma = (square - mean**2).clamp_min(0).sqrt()
+    return (sigma / texture).clamp(floor, 1.0)
+
+
+class _Budgeted(nn.Module):
+    """The perceptual budget as a change of variables: the step moves x′ in the uniform ε-ball, the members see
+    x₀ + m ⊙ (x′ − x₀), so pixel i moves at most m_i · ε (a convex mix of x₀ and x′: still inside [0, 1]).
+
+    Shape: (1, 3, H, W) -> the wrapped model's output.
+    """
+
+    def __init__(self, model: nn.Module, start: torch.Tensor, fraction: torch.Tensor) -> None:
+        super().__init__()
+        self.model, self.start, self.fraction = model, start, fraction
+        self.eval()
+
+    def pixels(self, x: torch.Tensor) -> torch.Tensor:
+        """The pixels the members see for x′."""
+        return self.start + self.fraction * (x - self.start)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.model(self.pixels(x))
+        return out
+
+
 def _member_slices(members: Sequence[FaceRecognizer]) -> list[tuple[int, int, FaceRecognizer]]:
     """(start, end, member) of each member's columns in the concatenated descriptors."""
     slices, start = [], 0
@@ -654,11 +700,15 @@ def cloak(
         own = model.clean(_crop_tensor(original[top:bottom, left:right]))
         # Read from the running output so that a neighbouring face's cloak is kept where crops overlap.
         x = _crop_tensor(output[top:bottom, left:right])
+        attacked: nn.Module = model
+        if config.texture is not None:
+            attacked = _Budgeted(model, x, texture_budget(original[top:bottom, left:right], config.texture,
+                                                          config.floor))
         decoy_name = None
         dlib_own = own[0, slices[names.index("dlib")][0]:slices[names.index("dlib")][1]].double().numpy() \
             if "dlib" in names else own[0, :members[0].descriptor_size].double().numpy()
         if config.mode == "dodge":
-            x_adv = run(model, x, own, config.eps, schedule, targeted=False, loss=_dodge_loss(members),
+            x_adv = run(attacked, x, own, config.eps, schedule, targeted=False, loss=_dodge_loss(members),
                         callback=callback)
         else:
             if config.decoy is not None:
@@ -668,8 +718,10 @@ def cloak(
                 targets = [_member_decoy(decoy_name, m) for m in members]
             decoy = torch.from_numpy(np.concatenate(targets)).float().unsqueeze(0)
             # The "label" holds both: the targeted step descends towards the decoy and away from self.
-            x_adv = run(model, x, torch.cat((decoy, own), dim=1), config.eps, schedule, targeted=True,
+            x_adv = run(attacked, x, torch.cat((decoy, own), dim=1), config.eps, schedule, targeted=True,
                         loss=_decoy_loss(members, config.push), callback=callback)
+        if isinstance(attacked, _Budgeted):
+            x_adv = attacked.pixels(x_adv)
         output[top:bottom, left:right] = np.round(x_adv[0].permute(1, 2, 0).numpy() * 255.0).astype(np.uint8)
         after = model.clean(_crop_tensor(output[top:bottom, left:right]))
         first = slices[0]
