@@ -200,6 +200,13 @@ def test_dodge_loss_weighs_each_member_by_its_own_threshold() -> None:
     at_threshold = own.clone()
     at_threshold[0, 0] += dlib.threshold
     assert _dodge_loss([dlib])(at_threshold, own).item() == pytest.approx(1.0, rel=1e-4)
+    # With a cap, a member beyond it stops counting (and stops pulling the step): only the other one moves.
+    far = own.clone()
+    far[0, 0] += 3 * dlib.threshold
+    capped = _dodge_loss([dlib, sface], cap=1.5)(far.requires_grad_(), own)
+    assert capped.item() == pytest.approx(1.5, rel=1e-4)
+    (grad,) = torch.autograd.grad(capped, far)
+    assert grad[0, :128].abs().max().item() == 0.0
 
 
 def test_decoy_chooser_keeps_one_decoy_per_person_and_picks_the_farthest() -> None:

@@ -1,22 +1,29 @@
-"""Cloaking face photos against face recognition, and checking the result with dlib's own pipeline.
+"""Cloaking face photos against an ensemble of face recognizers, and checking the result with each one's own runtime.
 
 Every face is attacked with the shared iterative FGSM step of :mod:`camo.attacks.core` (the seed's one-step FGSM is
-``steps=1``), computed only on a crop around the face (:func:`~camo.face.align.chip_crop_box`) so that 24 MP photos
-cost what their faces cost. The model the step sees maps that crop to descriptors of a few randomly degraded copies
-(expectation over transformations, EOT — Athalye et al. 2018, "Synthesizing Robust Adversarial Examples"): a mild
-down-and-up resize and uniform noise of a few grey levels, which stand in for 8-bit rounding and JPEG re-compression,
-and a small random shift of the face chip, which stands in for the verifier's own re-detection and re-alignment.
+``steps=1``), computed only on one crop around the face that serves every recognizer's chip
+(:func:`~camo.face.align.union_crop_box`), so that 24 MP photos cost what their faces cost. The model the step sees
+maps that crop to every member's descriptors (dlib, FaceNet, SFace by default; any
+:class:`~camo.face.recognizers.FaceRecognizer`, an ONNX file included), each through its own differentiable alignment,
+of a few randomly degraded copies (expectation over transformations, EOT — Athalye et al. 2018): a mild down-and-up
+resize and uniform noise of a few grey levels, which stand in for 8-bit rounding and JPEG re-compression, and a small
+random shift of each chip, which stands in for the verifier's own re-detection and re-alignment.
 
-* ``dodge`` increases ‖d(x) − d(x₀)‖² (squared: the plain norm has no gradient at x₀, see FACTS.md; the EOT noise
-  also moves the first gradient off that point).
-* ``decoy`` is targeted: it decreases ‖d(x) − d_decoy‖² − λ‖d(x) − d(x₀)‖² (λ = ``push``, 2 by default), pulling
-  the face towards another identity while pushing it off its own: the threat model of Fawkes (Shan et al. 2020),
-  a recognizer *trained* on cloaked photos learns the wrong face. With λ = 1 the loss is linear in d (only the
-  direction d_decoy − d(x₀) counts); λ > 1 adds the dodge direction d(x) − d(x₀), which in the 1-nearest-neighbour
-  experiment of bench/CLOAK_RESULTS.md kept far more clean photos of a person from being identified.
+* ``dodge`` increases Σ_m d_m(x, x₀) / t_m over the members m (d_m its distance, t_m its threshold, so every member
+  counts 1 at its own match boundary and none dominates by its units; the EOT noise moves the first gradient off
+  x₀, where a distance has none).
+* ``decoy`` is targeted: it decreases Σ_m [(d_m(x, decoy)/t_m)² − λ (d_m(x, x₀)/t_m)²] (λ = ``push``, 2 by default),
+  pulling the face towards another identity while pushing it off its own: the threat model of Fawkes (Shan et al.
+  2020), a recognizer *trained* on cloaked photos learns the wrong face. With λ > 1 the push away from oneself
+  counts; in the 1-nearest-neighbour experiment of bench/CLOAK_RESULTS.md it kept far more clean photos of a person
+  from being identified.
+* ``momentum`` (MI-FGSM) and a **perceptual budget** (``texture``: each pixel's ε scaled by its local contrast, so
+  flat skin moves less than hair and edges) are options of :class:`CloakConfig`, measured in
+  bench/ENSEMBLE_RESULTS.md.
 
-:func:`verify` then re-detects, re-aligns and re-encodes with dlib itself (not our twin) and reports, per face, the
-distance to the original face's descriptor, whether it still matches at the tolerance (0.6), and PSNR/SSIM.
+:func:`verify` then re-detects and asks each member's own runtime (dlib; OpenCV for FaceNet and SFace; onnxruntime
+for an ONNX file) on the saved pixels: a verdict per recognizer and face (distance to the original face's descriptor
+against the recognizer's threshold), PSNR/SSIM; a photo is protected only when every recognizer agrees.
 """
 
 from __future__ import annotations
@@ -104,6 +111,8 @@ class CloakConfig:
             8/255) = each pixel's budget is ε · clip(σ / t, ``floor``, 1), σ the local standard deviation of the
             original's luminance over a 5×5 window: full ε on texture, edges and hair, less on flat skin.
         floor: perceptual budget only: the smallest fraction of ε any pixel gets.
+        cap: dodge only: a member's distance ÷ threshold stops counting above this (None = never), so that the
+            step's effort goes to the members that still match instead of pushing one already far beyond.
     """
 
     eps: float = 6 / 255
@@ -121,6 +130,7 @@ class CloakConfig:
     momentum: float | None = None
     texture: float | None = None
     floor: float = 0.25
+    cap: float | None = None
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.eps) and 0 < self.eps <= 64 / 255):
@@ -143,6 +153,8 @@ class CloakConfig:
             raise InputError(f"push must be a finite number >= 0; got {self.push}")
         if self.texture is not None and not (math.isfinite(self.texture) and self.texture > 0):
             raise InputError(f"texture must be a finite number > 0; got {self.texture}")
+        if self.cap is not None and not (math.isfinite(self.cap) and self.cap > 0):
+            raise InputError(f"cap must be a finite number > 0; got {self.cap}")
         if not 0 <= self.floor <= 1:
             raise InputError(f"floor must be in [0, 1]; got {self.floor}")
         if self.momentum is not None and not (math.isfinite(self.momentum) and self.momentum >= 0):
@@ -505,11 +517,16 @@ def _relative_distances(members: Sequence[FaceRecognizer], output: torch.Tensor,
     return found
 
 
-def _dodge_loss(members: Sequence[FaceRecognizer]) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """Σ over members of the mean (distance ÷ threshold) from the face's own descriptors: the step increases it."""
+def _dodge_loss(members: Sequence[FaceRecognizer],
+                cap: float | None = None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Σ over members of the mean (distance ÷ threshold) from the face's own descriptors, each clipped at ``cap``
+    when given: the step increases it."""
 
     def loss(output: torch.Tensor, own: torch.Tensor) -> torch.Tensor:
-        return torch.stack([d.mean() for d in _relative_distances(members, output, own)]).sum()
+        relative = _relative_distances(members, output, own)
+        if cap is not None:
+            relative = [d.clamp(max=cap) for d in relative]
+        return torch.stack([d.mean() for d in relative]).sum()
 
     return loss
 
@@ -708,7 +725,7 @@ def cloak(
         dlib_own = own[0, slices[names.index("dlib")][0]:slices[names.index("dlib")][1]].double().numpy() \
             if "dlib" in names else own[0, :members[0].descriptor_size].double().numpy()
         if config.mode == "dodge":
-            x_adv = run(attacked, x, own, config.eps, schedule, targeted=False, loss=_dodge_loss(members),
+            x_adv = run(attacked, x, own, config.eps, schedule, targeted=False, loss=_dodge_loss(members, config.cap),
                         callback=callback)
         else:
             if config.decoy is not None:
