@@ -223,6 +223,46 @@ def run(args: argparse.Namespace) -> None:
               flush=True)
 
 
+def speed(args: argparse.Namespace) -> None:
+    """A whole ``camo cloak`` job per photo (cloak, save PNG, read back, verify with every member; ensure on) at a
+    preset: wall and CPU seconds (CPU seconds of one thread are what an idle machine's wall time would be), peak RSS.
+    """
+    import tempfile
+
+    import torch
+
+    from camo.face.cloak import cloak_photo, preset
+    from camo.face.recognizers import get_recognizers
+    from camo.images import to_rgb_uint8
+
+    torch.set_num_threads(1)
+    members = get_recognizers(args.recognizers)
+    paths = [p for p in sorted({str(path) for _, path in candidate_photos() if path.suffix != ".pgm"})]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        members[0].faces(to_rgb_uint8(paths[0]))  # load the networks outside the timing
+        for m in members:
+            _ = m.network
+        for path in paths[: args.limit or None]:
+            pixels = to_rgb_uint8(path)
+            if pixels.shape[0] * pixels.shape[1] > 2_000_000:
+                continue
+            load = os.getloadavg()[0]
+            wall, cpu = time.perf_counter(), time.process_time()
+            record = cloak_photo(path, Path(tmp) / "out.png", recognizers=members, config=preset(args.preset),
+                                 ensure=True)
+            rows.append({"path": path, "pixels": int(pixels.shape[0] * pixels.shape[1]),
+                         "faces": 0 if record.result is None else len(record.result.faces),
+                         "wall_s": round(time.perf_counter() - wall, 2),
+                         "cpu_s": round(time.process_time() - cpu, 2), "attempts": record.attempts,
+                         "protected": record.protected, "load": round(load, 2)})
+            print(rows[-1], file=sys.stderr, flush=True)
+            RAW.mkdir(parents=True, exist_ok=True)
+            (RAW / f"speed-{args.preset}.json.txt").write_text(json.dumps({
+                "command": " ".join(sys.argv), "recognizers": args.recognizers, "rows": rows,
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}, indent=1))
+
+
 def summarise(data: dict[str, Any]) -> dict[str, Any]:
     rows = data["rows"]
     n = len(rows)
@@ -282,6 +322,19 @@ def table(args: argparse.Namespace) -> None:
         for rec in (*MEMBERS, VALIDATION):
             if rec not in members and f"png/{rec}/strict" in s:
                 points.append((name, rec, s["face_ssim"], s[f"png/{rec}/strict"], s.get(f"jpeg85/{rec}/strict")))
+    for path in sorted(RAW.glob("speed-*.json.txt")):
+        data = json.loads(path.read_text())
+        rows = data["rows"]
+        if not rows:
+            continue
+        lines += [f"## Speed: `{data['command']}`", "",
+                  f"A whole job per single-face photo ≤ 2 MP (cloak, save PNG, read back, verify with each of "
+                  f"{data['recognizers']}; --ensure on) on {len(rows)} photos: median wall "
+                  f"{statistics.median(r['wall_s'] for r in rows):.1f} s at a median load average of "
+                  f"{statistics.median(r['load'] for r in rows):.1f} on 2 cores, median CPU time of the one torch "
+                  f"thread {statistics.median(r['cpu_s'] for r in rows):.1f} s (max {max(r['cpu_s'] for r in rows):.1f}"
+                  f" s; what an idle machine's wall time would be, roughly); attempts "
+                  f"{[r['attempts'] for r in rows]}; peak RSS {data['peak_rss_mb']} MB.", ""]
     out = ROOT / "bench" / "ENSEMBLE_RESULTS.md"
     if points:
         import matplotlib
@@ -331,6 +384,11 @@ def main() -> None:
     one.add_argument("--quick", action="store_true", help="skip the 50 % downscale channel")
     one.set_defaults(func=run)
     sub.add_parser("table").set_defaults(func=table)
+    fast = sub.add_parser("speed")
+    fast.add_argument("--preset", default="mid")
+    fast.add_argument("--recognizers", default="dlib,facenet,sface")
+    fast.add_argument("--limit", type=int, default=0)
+    fast.set_defaults(func=speed)
     args = parser.parse_args()
     args.func(args)
 
