@@ -328,3 +328,22 @@ def test_perceptual_budget_keeps_each_pixel_inside_its_own_budget(dlib_module: A
     flat = allowed <= 0.25 * 8 + 1e-6
     assert flat.any() and (~flat).any()
     assert moved[flat].mean() < moved[~flat].mean()  # flat skin moves less than texture
+
+
+def test_ensemble_decoy_pulls_every_member_towards_the_decoy(dlib_module: Any) -> None:
+    from camo.face.cloak import _member_decoy, cloak
+    from camo.face.recognizers import DlibRecognizer, SFaceRecognizer
+    from camo.images import to_rgb_uint8
+
+    members = [DlibRecognizer(), SFaceRecognizer()]
+    pixels = to_rgb_uint8(_photo())
+    result = cloak(pixels, recognizers=members, config=CloakConfig(mode="decoy", steps=4), verify_result=False)
+    name = result.faces[0].decoy
+    assert name in ("grace_hopper", "astronaut")
+    for member in members:
+        target = _member_decoy(name, member)
+        before = member.distance_between(member.faces(pixels)[0], target)
+        after = member.distance_between(member.faces(result.pixels)[0], target)
+        assert after < before, member.name
+    with pytest.raises(InputError, match="include dlib"):
+        cloak(pixels, recognizers=members[1:], config=CloakConfig(mode="decoy"))
