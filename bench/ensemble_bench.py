@@ -322,6 +322,23 @@ def table(args: argparse.Namespace) -> None:
         for rec in (*MEMBERS, VALIDATION):
             if rec not in members and f"png/{rec}/strict" in s:
                 points.append((name, rec, s["face_ssim"], s[f"png/{rec}/strict"], s.get(f"jpeg85/{rec}/strict")))
+    complete = {name: data for name, data in runs.items()
+                if len(data.get("rows", [])) >= 5 and "--limit" not in data["command"]}
+    if complete:
+        k = min(len(data["rows"]) for data in complete.values())
+        lines += [f"## All runs on the same first {k} photos (runs still in progress stop at different photos)", "",
+                  "Strict protection after PNG / JPEG q85; **bold** = outside that run's ensemble.", "",
+                  "| run | ensemble | face SSIM | photo SSIM | dlib | facenet | sface | edgeface |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for name, data in complete.items():
+            s = summarise({**data, "rows": data["rows"][:k]})
+            cells = []
+            for rec in (*MEMBERS, VALIDATION):
+                text = f"{s[f'png/{rec}/strict']:.0%} / {s[f'jpeg85/{rec}/strict']:.0%}"
+                cells.append(text if rec in data["recognizers"] else f"**{text}**")
+            lines.append(f"| {name} | {'+'.join(data['recognizers'])} | {s['face_ssim']:.4f} | {s['ssim']:.4f} | "
+                         + " | ".join(cells) + " |")
+        lines.append("")
     for path in sorted(RAW.glob("speed-*.json.txt")):
         data = json.loads(path.read_text())
         rows = data["rows"]
