@@ -319,9 +319,6 @@ def table(args: argparse.Namespace) -> None:
                 lines.append(f"| {channel} | {label} | {s[key + '/strict']:.0%} | {s[key + '/gallery']:.0%} | "
                              f"{s[key + '/rank1']:.0%} | {s[key + '/no_face']} |")
         lines.append("")
-        for rec in (*MEMBERS, VALIDATION):
-            if rec not in members and f"png/{rec}/strict" in s:
-                points.append((name, rec, s["face_ssim"], s[f"png/{rec}/strict"], s.get(f"jpeg85/{rec}/strict")))
     complete = {name: data for name, data in runs.items()
                 if len(data.get("rows", [])) >= 5 and "--limit" not in data["command"]}
     if complete:
@@ -338,6 +335,9 @@ def table(args: argparse.Namespace) -> None:
                 cells.append(text if rec in data["recognizers"] else f"**{text}**")
             lines.append(f"| {name} | {'+'.join(data['recognizers'])} | {s['face_ssim']:.4f} | {s['ssim']:.4f} | "
                          + " | ".join(cells) + " |")
+            for rec in (*MEMBERS, VALIDATION):
+                if rec not in data["recognizers"]:
+                    points.append((name, rec, s["face_ssim"], s[f"png/{rec}/strict"], s[f"jpeg85/{rec}/strict"]))
         lines.append("")
     for path in sorted(RAW.glob("speed-*.json.txt")):
         data = json.loads(path.read_text())
@@ -367,11 +367,13 @@ def table(args: argparse.Namespace) -> None:
                         textcoords="offset points")
         ax.set_xlabel("median SSIM over the face region")
         ax.set_ylabel("strict protection after PNG, unseen recognizer (%)")
-        ax.set_title("Transfer vs look: each point = a run and a recognizer outside its ensemble")
+        ax.set_title(f"Transfer vs look on the same {k} photos: a run and a recognizer outside its ensemble",
+                     fontsize=9)
         ax.grid(alpha=0.3)
         fig.tight_layout()
         fig.savefig(ROOT / "bench" / "ensemble_tradeoff.png", dpi=110)
-        lines += ["## Trade-off", "", "![trade-off](ensemble_tradeoff.png)", "",
+        lines += [f"## Trade-off (the same first {k} photos for every run)", "",
+                  "![trade-off](ensemble_tradeoff.png)", "",
                   "| run | unseen recognizer | face SSIM | strict PNG | strict JPEG q85 |", "|---|---|---|---|---|"]
         lines += [f"| {n} | {r} | {f:.4f} | {p:.0%} | {'-' if j is None else f'{j:.0%}'} |"
                   for n, r, f, p, j in points]
