@@ -95,9 +95,10 @@ def test_ensure_retries_a_weak_setting_and_says_so(photos: Path, tmp_path: Path,
 
 def test_no_ensure_keeps_the_first_result(photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status = main(["cloak", str(photos / "trip"), "--out", str(tmp_path / "out"), "--eps", "1/255", "--steps", "1",
-                   "--no-ensure", "--json", "--recognizers", "dlib"])
+                   "--no-ensure", "--json", "--recognizers", "dlib", "--texture", "8/255"])
     record = json.loads(capsys.readouterr().out)["photos"][0]
     assert record["attempts"] == 1 and not record["notes"]
+    assert record["cloak"]["config"]["texture"] == pytest.approx(8 / 255)
     assert status == (0 if record["protected"] else 3)
 
 

@@ -42,6 +42,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
     parser.add_argument("--preset", choices=["low", "mid", "high"], default="mid",
                         help="strength: low 4/255 ×6 steps, mid 6/255 ×7 (decoy ×10), high 10/255 ×20 (default: mid)")
     parser.add_argument("--eps", type=parse_eps, help="L∞ budget in pixels, e.g. 6/255 (overrides the preset)")
+    parser.add_argument("--texture", type=parse_eps, metavar="SIGMA",
+                        help="perceptual budget: each pixel gets ε × min(1, local contrast / SIGMA), at least a "
+                             "quarter of ε, so flat skin changes less than hair and edges, e.g. 8/255 (default: off, "
+                             "uniform ε; see bench/ENSEMBLE_RESULTS.md for what it costs in transfer)")
     parser.add_argument("--steps", type=int, help="attack steps (1 = one-step FGSM; overrides the preset)")
     parser.add_argument("--recognizers", default="dlib,facenet,sface", metavar="A,B,...",
                         help="the ensemble to cloak against and verify with: dlib, facenet, sface, all "
@@ -121,6 +125,8 @@ def _config(args: argparse.Namespace) -> Any:
         config = replace(config, eps=args.eps)
     if args.steps is not None:
         config = replace(config, steps=args.steps)
+    if args.texture is not None:
+        config = replace(config, texture=args.texture)
     if args.decoy is not None:
         if args.mode != "decoy":
             from camo.errors import InputError
