@@ -319,11 +319,10 @@ def table(args: argparse.Namespace) -> None:
                 lines.append(f"| {channel} | {label} | {s[key + '/strict']:.0%} | {s[key + '/gallery']:.0%} | "
                              f"{s[key + '/rank1']:.0%} | {s[key + '/no_face']} |")
         lines.append("")
-    complete = {name: data for name, data in runs.items()
-                if len(data.get("rows", [])) >= 5 and "--limit" not in data["command"]}
+    complete = {name: data for name, data in runs.items() if len(data.get("rows", [])) == data["photos"]}
     if complete:
         k = min(len(data["rows"]) for data in complete.values())
-        lines += [f"## All runs on the same first {k} photos (runs still in progress stop at different photos)", "",
+        lines += [f"## Every complete run ({k} photos)", "",
                   "Strict protection after PNG / JPEG q85; **bold** = outside that run's ensemble.", "",
                   "| run | ensemble | face SSIM | photo SSIM | dlib | facenet | sface | edgeface |",
                   "|---|---|---|---|---|---|---|---|"]
@@ -367,12 +366,12 @@ def table(args: argparse.Namespace) -> None:
                         textcoords="offset points")
         ax.set_xlabel("median SSIM over the face region")
         ax.set_ylabel("strict protection after PNG, unseen recognizer (%)")
-        ax.set_title(f"Transfer vs look on the same {k} photos: a run and a recognizer outside its ensemble",
+        ax.set_title(f"Transfer vs look ({k} photos): a run and a recognizer outside its ensemble",
                      fontsize=9)
         ax.grid(alpha=0.3)
         fig.tight_layout()
         fig.savefig(ROOT / "bench" / "ensemble_tradeoff.png", dpi=110)
-        lines += [f"## Trade-off (the same first {k} photos for every run)", "",
+        lines += [f"## Trade-off (complete runs, {k} photos)", "",
                   "![trade-off](ensemble_tradeoff.png)", "",
                   "| run | unseen recognizer | face SSIM | strict PNG | strict JPEG q85 |", "|---|---|---|---|---|"]
         lines += [f"| {n} | {r} | {f:.4f} | {p:.0%} | {'-' if j is None else f'{j:.0%}'} |"
