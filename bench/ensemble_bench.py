@@ -263,6 +263,36 @@ def speed(args: argparse.Namespace) -> None:
                 "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}, indent=1))
 
 
+def big(args: argparse.Namespace) -> None:
+    """One 24 MP photo (a celebrity photo enlarged to 6000×4000 on a grey canvas) through a whole job at a preset."""
+    import tempfile
+
+    import torch
+
+    from camo.face.cloak import cloak_photo, preset
+    from camo.face.recognizers import get_recognizers
+
+    torch.set_num_threads(1)
+    members = get_recognizers(args.recognizers)
+    face = Image.open(FACES / _FR / "examples" / "knn_examples" / "train" / "biden" / "biden.jpg").convert("RGB")
+    canvas = Image.new("RGB", (6000, 4000), (128, 128, 128))
+    face = face.resize((face.width * 3, face.height * 3), Image.Resampling.LANCZOS)
+    canvas.paste(face, (1500, 1000))
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "big.png"
+        canvas.save(source)
+        load = os.getloadavg()[0]
+        wall, cpu = time.perf_counter(), time.process_time()
+        record = cloak_photo(source, Path(tmp) / "out.png", recognizers=members, config=preset(args.preset),
+                             ensure=True)
+        row = {"command": " ".join(sys.argv), "pixels": 24_000_000, "wall_s": round(time.perf_counter() - wall, 1),
+               "cpu_s": round(time.process_time() - cpu, 1), "attempts": record.attempts,
+               "protected": record.protected, "load": round(load, 2),
+               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    print(row)
+    (RAW / f"big-{args.preset}.json.txt").write_text(json.dumps(row, indent=1))
+
+
 def summarise(data: dict[str, Any]) -> dict[str, Any]:
     rows = data["rows"]
     n = len(rows)
@@ -354,6 +384,11 @@ def table(args: argparse.Namespace) -> None:
                   f"thread {statistics.median(r['cpu_s'] for r in rows):.1f} s (max {max(r['cpu_s'] for r in rows):.1f}"
                   f" s; what an idle machine's wall time would be, roughly); attempts "
                   f"{[r['attempts'] for r in rows]}; peak RSS {data['peak_rss_mb']} MB.", ""]
+    for path in sorted(RAW.glob("big-*.json.txt")):
+        row = json.loads(path.read_text())
+        lines += [f"## A 24 MP photo: `{row['command']}`", "",
+                  f"6000×4000, one face: wall {row['wall_s']} s at load average {row['load']}, CPU {row['cpu_s']} s, "
+                  f"attempts {row['attempts']}, protected {row['protected']}, peak RSS {row['peak_rss_mb']} MB.", ""]
     out = ROOT / "bench" / "ENSEMBLE_RESULTS.md"
     if points:
         import matplotlib
@@ -410,6 +445,10 @@ def main() -> None:
     fast.add_argument("--recognizers", default="dlib,facenet,sface")
     fast.add_argument("--limit", type=int, default=0)
     fast.set_defaults(func=speed)
+    large = sub.add_parser("big")
+    large.add_argument("--preset", default="mid")
+    large.add_argument("--recognizers", default="dlib,facenet,sface")
+    large.set_defaults(func=big)
     args = parser.parse_args()
     args.func(args)
 
