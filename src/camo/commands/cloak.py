@@ -15,6 +15,7 @@ EPILOG = """examples:
   camo cloak me.jpg --out cloaked/
   camo cloak holidays/ --out cloaked/ --preset high --ensure --report cloaked/report.html
   camo cloak me.jpg --out cloaked/ --recognizers dlib,sface --recognizer my_arcface.onnx
+  camo cloak me.jpg --out cloaked/ --preset high --texture 8/255   # more transfer, less change on flat skin
   camo cloak me*.jpg --out cloaked/ --recognizers dlib --mode decoy --decoy someone_else.jpg --json
 
 Every face in every photo is cloaked against an ensemble of recognizers at once (default dlib, FaceNet and SFace;
