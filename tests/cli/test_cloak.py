@@ -42,6 +42,7 @@ def test_cloak_folder_mirrors_strips_metadata_and_verifies(photos: Path, tmp_pat
     before = {p: _digest(p) for p in photos.rglob("*") if p.is_file()}
     out = tmp_path / "out"
     report = out / "report.html"
+    # The one test of the default ensemble (dlib + FaceNet + SFace) through the CLI, on one small face.
     status = main(["cloak", str(photos), "--out", str(out), "--json", "--report", str(report)])
     data = json.loads(capsys.readouterr().out)
     assert status == 0, data
@@ -51,19 +52,25 @@ def test_cloak_folder_mirrors_strips_metadata_and_verifies(photos: Path, tmp_pat
     assert face["output"] == str(out / "trip" / "me.png")
     assert face["protected"] and face["verification"]["min_distance"] > 0.6
     assert face["verdict"].startswith("protected")
+    # A verdict per recognizer, each beyond its own threshold; the photo counts only when all agree.
+    verdicts = face["verification"]["recognizers"]
+    assert [v["recognizer"] for v in verdicts] == ["dlib", "facenet", "sface"] == data["recognizers"]
+    assert all(v["protected"] and v["min_distance"] > v["threshold"] for v in verdicts)
     assert by_name["wall.png"]["status"] == "no face" and by_name["wall.png"]["output"] is None
     assert not (out / "wall.png").exists()
     with Image.open(out / "trip" / "me.png") as img, Image.open(photos / "trip" / "me.jpg") as stored:
         assert img.size == (stored.size[1], stored.size[0])  # turned upright
         assert not img.getexif() and not img.info.get("exif") and "icc_profile" not in img.info
     text = report.read_text()
-    assert text.count("data:image/png;base64,") == 3 and "perturbation ×" in text and "Not tested against" in text
+    assert text.count("data:image/png;base64,") == 3 and "perturbation ×" in text and "Not guaranteed" in text
+    assert all(f"<td>{name}</td>" in text for name in ("dlib", "facenet", "sface"))
     assert json.loads((out / "cloak.json").read_text())["protected"] == 1
 
 
 def test_copy_unprotected_and_table(photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
-    status = main(["cloak", str(photos / "wall.png"), "--out", str(out), "--copy-unprotected"])
+    status = main(["cloak", str(photos / "wall.png"), "--out", str(out), "--copy-unprotected",
+                   "--recognizers", "dlib"])
     err = capsys.readouterr().err
     assert status == 0 and "no face" in err
     with Image.open(out / "wall.png") as img:
@@ -80,17 +87,18 @@ def test_ensure_retries_a_weak_setting_and_says_so(photos: Path, tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
     status = main(["cloak", str(photos / "trip"), "--out", str(out), "--eps", "1/255", "--steps", "1",
-                   "--ensure", "--json"])
+                   "--ensure", "--json", "--recognizers", "dlib"])
     record = json.loads(capsys.readouterr().out)["photos"][0]
-    assert record["attempts"] >= 2 and "retried with" in record["notes"][0]
+    assert record["attempts"] >= 2 and "retried with" in record["notes"][0] and "matched by dlib" in record["notes"][0]
     assert status == (0 if record["protected"] else 3)
 
 
 def test_no_ensure_keeps_the_first_result(photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status = main(["cloak", str(photos / "trip"), "--out", str(tmp_path / "out"), "--eps", "1/255", "--steps", "1",
-                   "--no-ensure", "--json"])
+                   "--no-ensure", "--json", "--recognizers", "dlib", "--texture", "8/255"])
     record = json.loads(capsys.readouterr().out)["photos"][0]
     assert record["attempts"] == 1 and not record["notes"]
+    assert record["cloak"]["config"]["texture"] == pytest.approx(8 / 255)
     assert status == (0 if record["protected"] else 3)
 
 
@@ -117,3 +125,16 @@ def test_a_report_path_on_an_input_is_refused_before_any_work(tmp_path: Path,
     assert main(["cloak", str(photo), "--out", str(tmp_path / "out"), "--report", str(photo)]) == 1
     assert "refusing to overwrite an input file" in capsys.readouterr().err
     assert photo.read_bytes() == before and not (tmp_path / "out").exists()
+
+
+def test_unknown_or_repeated_recognizers_are_one_clear_error(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    photo = tmp_path / "me.png"
+    Image.new("RGB", (40, 40), "white").save(photo)
+    assert main(["cloak", str(photo), "--out", str(tmp_path / "out"), "--recognizers", "dlib,arcface"]) == 1
+    assert "unknown recognizer 'arcface'" in capsys.readouterr().err
+    assert main(["cloak", str(photo), "--out", str(tmp_path / "out"), "--recognizers", "dlib,dlib"]) == 1
+    assert "named twice" in capsys.readouterr().err
+    assert main(["cloak", str(photo), "--out", str(tmp_path / "out"), "--recognizer", str(tmp_path / "x.onnx")]) == 1
+    assert "x.onnx" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -160,23 +160,53 @@ def test_decoy_loss_is_the_pull_minus_push_times_the_push_from_oneself() -> None
     import torch
 
     from camo.face.cloak import _decoy_loss
+    from camo.face.recognizers import DlibRecognizer
 
+    members = [DlibRecognizer()]  # only its metric, size and threshold are used: nothing loads
+    t2 = members[0].threshold ** 2
     generator = torch.Generator().manual_seed(0)
     output = torch.randn(3, 128, generator=generator, requires_grad=True)
     decoy, own = torch.randn(1, 128, generator=generator), torch.randn(1, 128, generator=generator)
     both = torch.cat((decoy, own), dim=1)
     for push in (0.0, 1.0, 2.0):
-        value = _decoy_loss(push)(output, both)
-        expected = ((output - decoy) ** 2).sum(1).mean() - push * ((output - own) ** 2).sum(1).mean()
+        value = _decoy_loss(members, push)(output, both)
+        expected = (((output - decoy) ** 2).sum(1).mean() - push * ((output - own) ** 2).sum(1).mean()) / t2
         assert value.item() == pytest.approx(expected.item(), rel=1e-5)
         (grad,) = torch.autograd.grad(value, output)
-        # d/dd of the loss: 2(d − decoy) − 2·push·(d − own), averaged over the copies.
-        oracle = (2 * (output - decoy) - 2 * push * (output - own)) / output.shape[0]
+        # d/dd of the loss: (2(d − decoy) − 2·push·(d − own)) / t², averaged over the copies.
+        oracle = (2 * (output - decoy) - 2 * push * (output - own)) / output.shape[0] / t2
         assert torch.allclose(grad, oracle.detach(), atol=1e-5)
     # push = 1: linear in d, so only the direction decoy − own matters (the same gradient everywhere).
-    (g1,) = torch.autograd.grad(_decoy_loss(1.0)(output, both), output)
-    (g2,) = torch.autograd.grad(_decoy_loss(1.0)(output * 3, both), output)
+    (g1,) = torch.autograd.grad(_decoy_loss(members, 1.0)(output, both), output)
+    (g2,) = torch.autograd.grad(_decoy_loss(members, 1.0)(output * 3, both), output)
     assert torch.allclose(g1 * 3, g2, atol=1e-5)
+
+
+def test_dodge_loss_weighs_each_member_by_its_own_threshold() -> None:
+    import torch
+
+    from camo.face.cloak import _dodge_loss
+    from camo.face.recognizers import DlibRecognizer, SFaceRecognizer
+
+    dlib, sface = DlibRecognizer(), SFaceRecognizer()  # nothing loads: sizes, metrics and thresholds only
+    generator = torch.Generator().manual_seed(1)
+    own = torch.randn(1, 128 + 128, generator=generator)
+    output = own + 0.1 * torch.randn(4, 256, generator=generator)
+    value = _dodge_loss([dlib, sface])(output, own)
+    euclid = (output[:, :128] - own[:, :128]).norm(dim=1).mean() / dlib.threshold
+    cosine = (1 - torch.nn.functional.cosine_similarity(output[:, 128:], own[:, 128:], dim=1)).mean()
+    assert value.item() == pytest.approx(euclid.item() + cosine.item() / sface.threshold, rel=1e-5)
+    # Each member at its own threshold counts 1: no member dominates by its units.
+    at_threshold = own.clone()
+    at_threshold[0, 0] += dlib.threshold
+    assert _dodge_loss([dlib])(at_threshold, own).item() == pytest.approx(1.0, rel=1e-4)
+    # With a cap, a member beyond it stops counting (and stops pulling the step): only the other one moves.
+    far = own.clone()
+    far[0, 0] += 3 * dlib.threshold
+    capped = _dodge_loss([dlib, sface], cap=1.5)(far.requires_grad_(), own)
+    assert capped.item() == pytest.approx(1.5, rel=1e-4)
+    (grad,) = torch.autograd.grad(capped, far)
+    assert grad[0, :128].abs().max().item() == 0.0
 
 
 def test_decoy_chooser_keeps_one_decoy_per_person_and_picks_the_farthest() -> None:
@@ -246,3 +276,74 @@ def test_quick_detection_falls_back_to_the_full_detector(dlib_module: Any, tmp_p
     assert len(record.result.faces) == 1 + big and record.attempts == 1
     assert record.verification.uncloaked == 0 and record.verification.faces_found == 1 + big
     assert any("missed" in note for note in record.notes) == big
+
+
+def test_verification_is_protected_only_when_every_recognizer_agrees() -> None:
+    from camo.face.cloak import FaceVerdict, RecognizerVerdict, Verification
+    from camo.serve.cloak_job import recognizer_verdicts
+
+    box = (0, 0, 9, 9)
+    dlib = RecognizerVerdict("dlib", "euclidean", 0.6, (FaceVerdict(box, 0.8, True),))
+    sface = RecognizerVerdict("sface", "cosine", 0.637, (FaceVerdict(box, 0.4, False),))
+    both = Verification(recognizers=(dlib, sface), faces_found=1, psnr=40.0, ssim=0.99, face_psnr=35.0,
+                        face_ssim=0.95)
+    assert not both.protected and both.verdict() == "NOT protected: sface still matches"
+    assert both.min_distance == 0.8 and both.margin == pytest.approx(0.4 / 0.637)
+    alone = replace(both, recognizers=(dlib,))
+    assert alone.protected and alone.verdict().startswith("protected: dlib no longer matches")
+    assert not replace(both, recognizers=(dlib,), uncloaked=1).protected
+    # What the web app reads: one verdict per recognizer, generically.
+    shown = recognizer_verdicts(both.to_dict())
+    assert [(v["recognizer"], v["protected"], v["threshold"]) for v in shown] == [("dlib", True, 0.6),
+                                                                                 ("sface", False, 0.637)]
+    assert shown[1]["distance"] == 0.4 and "sface" in shown[1]["verdict"]
+
+
+def test_texture_budget_spares_flat_regions_and_spends_on_texture() -> None:
+    from camo.face.cloak import texture_budget
+
+    flat = np.full((20, 20, 3), 128, np.uint8)
+    checker = np.indices((20, 20)).sum(axis=0) % 2 * 255
+    textured = np.repeat(checker[:, :, None], 3, axis=2).astype(np.uint8)
+    assert np.allclose(texture_budget(flat, 8 / 255, 0.25).numpy(), 0.25)
+    assert np.allclose(texture_budget(textured, 8 / 255, 0.25).numpy(), 1.0)
+    with pytest.raises(InputError, match="texture"):
+        CloakConfig(texture=0)
+    with pytest.raises(InputError, match="floor"):
+        CloakConfig(floor=1.5)
+
+
+def test_perceptual_budget_keeps_each_pixel_inside_its_own_budget(dlib_module: Any) -> None:
+    from camo.face import Recognizer, cloak
+    from camo.face.cloak import texture_budget
+    from camo.images import to_rgb_uint8
+
+    pixels = to_rgb_uint8(_photo())
+    config = CloakConfig(eps=8 / 255, steps=3, texture=8 / 255, floor=0.25)
+    result = cloak(pixels, recognizer=Recognizer(), config=config, verify_result=False)
+    left, top, right, bottom = result.faces[0].crop
+    allowed = texture_budget(pixels[top:bottom, left:right], 8 / 255, 0.25)[0, 0].numpy() * 8
+    moved = np.abs(result.pixels.astype(np.int16) - pixels.astype(np.int16))[top:bottom, left:right].max(axis=2)
+    assert (moved <= allowed + 0.5 + 1e-6).all()  # rounding to 8 bits adds at most half a grey level
+    flat = allowed <= 0.25 * 8 + 1e-6
+    assert flat.any() and (~flat).any()
+    assert moved[flat].mean() < moved[~flat].mean()  # flat skin moves less than texture
+
+
+def test_ensemble_decoy_pulls_every_member_towards_the_decoy(dlib_module: Any) -> None:
+    from camo.face.cloak import _member_decoy, cloak
+    from camo.face.recognizers import DlibRecognizer, SFaceRecognizer
+    from camo.images import to_rgb_uint8
+
+    members = [DlibRecognizer(), SFaceRecognizer()]
+    pixels = to_rgb_uint8(_photo())
+    result = cloak(pixels, recognizers=members, config=CloakConfig(mode="decoy", steps=4), verify_result=False)
+    name = result.faces[0].decoy
+    assert name in ("grace_hopper", "astronaut")
+    for member in members:
+        target = _member_decoy(name, member)
+        before = member.distance_between(member.faces(pixels)[0], target)
+        after = member.distance_between(member.faces(result.pixels)[0], target)
+        assert after < before, member.name
+    with pytest.raises(InputError, match="include dlib"):
+        cloak(pixels, recognizers=members[1:], config=CloakConfig(mode="decoy"))

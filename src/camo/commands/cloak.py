@@ -1,4 +1,5 @@
-"""``camo cloak``: protect face photos from face recognition, and check each saved file with dlib itself."""
+"""``camo cloak``: protect face photos from face recognition, and check each saved file with each recognizer's own
+runtime."""
 
 from __future__ import annotations
 
@@ -13,31 +14,46 @@ from camo.commands import console, progress_bar
 EPILOG = """examples:
   camo cloak me.jpg --out cloaked/
   camo cloak holidays/ --out cloaked/ --preset high --ensure --report cloaked/report.html
-  camo cloak me*.jpg --out cloaked/ --mode decoy --decoy someone_else.jpg --json
+  camo cloak me.jpg --out cloaked/ --recognizers dlib,sface --recognizer my_arcface.onnx
+  camo cloak me.jpg --out cloaked/ --preset high --texture 8/255   # more transfer, less change on flat skin
+  camo cloak me*.jpg --out cloaked/ --recognizers dlib --mode decoy --decoy someone_else.jpg --json
 
-Every face in every photo is cloaked (directories are searched recursively and mirrored under --out; each output
-keeps its input's stem). Each saved file is read back and checked with dlib's own pipeline (detect, align, encode):
-a face is protected when its descriptor lies farther than 0.6 from the original's. Outputs are 8-bit with no
-metadata (no EXIF, GPS, camera); inputs are never modified. Photos without a face are reported and not written
-unless --copy-unprotected. Exit status 3 when some photo is still matched.
+Every face in every photo is cloaked against an ensemble of recognizers at once (default dlib, FaceNet and SFace;
+each through its own alignment, each member's distance divided by its own threshold so that none dominates).
+Directories are searched recursively and mirrored under --out; each output keeps its input's stem. Each saved file
+is read back and checked by every member's own runtime (dlib; OpenCV for FaceNet and SFace; onnxruntime for an
+ONNX file): a photo counts as protected only when every recognizer agrees that no face matches the original's any
+more. Outputs are 8-bit with no metadata (no EXIF, GPS, camera); inputs are never modified. Photos without a face are
+reported and not written unless --copy-unprotected. Exit status 3 when some photo is still matched.
 
-What this protects against: being matched by dlib / face_recognition against galleries of your clean photos
-(dodge), and a dlib-based recognizer enrolled with your cloaked photos (decoy; measured with a 1-nearest-neighbour
-recognizer, thin margins at mid, more at high). Not tested against other recognizers.
+What this protects against: being matched by the recognizers of the ensemble against galleries of your clean
+photos (dodge), and a dlib-based recognizer enrolled with your cloaked photos (decoy). Recognizers outside the
+ensemble are not guaranteed: see bench/ENSEMBLE_RESULTS.md for what transfer was measured.
 """
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     parser = sub.add_parser(
         "cloak", parents=[common], help="cloak face photos against face recognition, verified on the saved file",
-        description="Perturb every face (iterative FGSM through dlib's recognizer, robust to 8-bit rounding, JPEG "
-                    "and resizing) so that dlib's recognizer no longer matches it, then verify each saved file.",
+        description="Perturb every face (iterative FGSM through an ensemble of recognizers, robust to 8-bit "
+                    "rounding, JPEG and resizing) so that none of them matches it any more, then verify each saved "
+                    "file with each recognizer's own runtime.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", type=Path, metavar="PHOTO|DIR", help="photos or folders (never modified)")
     parser.add_argument("--out", "-o", type=Path, required=True, help="output folder")
     parser.add_argument("--preset", choices=["low", "mid", "high"], default="mid",
                         help="strength: low 4/255 ×6 steps, mid 6/255 ×7 (decoy ×10), high 10/255 ×20 (default: mid)")
     parser.add_argument("--eps", type=parse_eps, help="L∞ budget in pixels, e.g. 6/255 (overrides the preset)")
+    parser.add_argument("--texture", type=parse_eps, metavar="SIGMA",
+                        help="perceptual budget: each pixel gets ε × min(1, local contrast / SIGMA), at least a "
+                             "quarter of ε, so flat skin changes less than hair and edges, e.g. 8/255 (default: off, "
+                             "uniform ε; see bench/ENSEMBLE_RESULTS.md for what it costs in transfer)")
     parser.add_argument("--steps", type=int, help="attack steps (1 = one-step FGSM; overrides the preset)")
+    parser.add_argument("--recognizers", default="dlib,facenet,sface", metavar="A,B,...",
+                        help="the ensemble to cloak against and verify with: dlib, facenet, sface, all "
+                             "(default: dlib,facenet,sface; dlib alone is the fastest)")
+    parser.add_argument("--recognizer", action="append", default=[], type=Path, metavar="FILE.onnx",
+                        help="add your own ONNX recognizer to the ensemble (ArcFace 112 px alignment, "
+                             "(x − 127.5)/127.5, RGB, cosine; repeatable)")
     parser.add_argument("--mode", choices=["dodge", "decoy"], default="dodge",
                         help="dodge: away from your own face (default); decoy: towards another identity")
     parser.add_argument("--decoy", type=Path, metavar="PHOTO",
@@ -45,7 +61,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
     parser.add_argument("--format", choices=["png", "jpeg"], default="png", help="output format (default: png)")
     parser.add_argument("--quality", type=int, default=90, help="JPEG quality with --format jpeg (default: 90)")
     parser.add_argument("--ensure", action=argparse.BooleanOptionalAction, default=True,
-                        help="retry a photo that dlib still matches with the next stronger preset, and say so "
+                        help="retry a photo that a recognizer still matches with the next stronger preset, and say so "
                              "(default: on; --no-ensure keeps the first result)")
     parser.add_argument("--jpeg-check", type=int, metavar="Q",
                         help="also verify a JPEG re-encode of each saved file at quality Q (e.g. 85)")
@@ -110,6 +126,8 @@ def _config(args: argparse.Namespace) -> Any:
         config = replace(config, eps=args.eps)
     if args.steps is not None:
         config = replace(config, steps=args.steps)
+    if args.texture is not None:
+        config = replace(config, texture=args.texture)
     if args.decoy is not None:
         if args.mode != "decoy":
             from camo.errors import InputError
@@ -127,11 +145,32 @@ def _config(args: argparse.Namespace) -> Any:
     return config
 
 
-def _short(verification: Any) -> str:
-    """'protected 0.81' / 'NOT protected 0.52' / 'protected (no face found)'."""
-    distance = verification.min_distance
-    word = "protected" if verification.protected else "NOT protected"
+def _short(verdict: Any) -> str:
+    """'protected 0.81' / 'NOT protected 0.52' / 'protected (no face found)' for one recognizer or a photo."""
+    distance = verdict.min_distance
+    word = "protected" if verdict.protected else "NOT protected"
     return f"{word} (no face found)" if distance is None else f"{word} {distance:.2f}"
+
+
+def recognizers_from(args: argparse.Namespace) -> list[Any]:
+    """The ensemble from --recognizers and --recognizer FILE.onnx.
+
+    Raises:
+        InputError: an unknown or repeated name; ModelError: a missing ONNX file.
+    """
+    from camo.face.recognizers import get_recognizer, get_recognizers
+
+    members = get_recognizers(args.recognizers) if args.recognizers.strip() else []
+    members += [get_recognizer(str(path)) for path in args.recognizer]
+    if not members:
+        from camo.errors import InputError
+
+        raise InputError("no recognizer to cloak against: give --recognizers or --recognizer FILE.onnx")
+    if len({m.name for m in members}) != len(members):
+        from camo.errors import InputError
+
+        raise InputError("a recognizer is named twice in --recognizers/--recognizer")
+    return members
 
 
 def _shown(path: Path) -> str:
@@ -147,7 +186,6 @@ def run(args: argparse.Namespace) -> int:
 
     from camo.errors import InputError
     from camo.face.cloak import CloakedPhoto, DecoyChooser, cloak_photo
-    from camo.face.recognizer import Recognizer
     from camo.images import save, to_rgb_uint8, write_bytes_atomic
 
     if args.threads < 1:
@@ -161,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
         from camo.images import refuse_inputs
 
         refuse_inputs(args.report, protect)
-    recognizer = Recognizer()
+    members = recognizers_from(args)
     # One chooser for the whole run: every photo of a person is pulled towards the same identity.
     decoys = DecoyChooser() if args.mode == "decoy" and config.decoy is None else None
     records: list[CloakedPhoto] = []
@@ -169,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
     with progress_bar("cloaking", disable=args.json or args.quiet) as update:
         for done, (source, target) in enumerate(pairs):
             update(done, len(pairs))
-            record = cloak_photo(source, target, recognizer=recognizer, config=config, ensure=args.ensure,
+            record = cloak_photo(source, target, recognizers=members, config=config, ensure=args.ensure,
                                  quality=args.quality, jpeg_check=args.jpeg_check, protect=protect,
                                  decoys=decoys)
             if record.status == "no face":
@@ -186,7 +224,8 @@ def run(args: argparse.Namespace) -> int:
         from camo.face.cloak_report import write_report
 
         write_report(records, args.report)
-    summary = {"out": str(args.out), "config": config.to_dict(), "photos": [r.to_dict() for r in records],
+    summary = {"out": str(args.out), "config": config.to_dict(), "recognizers": [m.name for m in members],
+                "photos": [r.to_dict() for r in records],
                "protected": sum(r.protected for r in records),
                "cloaked": sum(r.verification is not None for r in records)}
     write_bytes_atomic(json.dumps(summary, indent=2).encode() + b"\n", args.out / "cloak.json")
@@ -194,21 +233,26 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(summary)
     else:
-        table = Table(title=f"cloak ({args.mode}, ε = {config.eps * 255:.3g}/255, {config.steps} steps): "
-                            "dlib's verdict on each saved file (distance to the original face; > 0.6 = no match)")
-        columns = ["photo", "faces", "verdict", *([f"after JPEG q{args.jpeg_check}"] if args.jpeg_check else []),
-                   "PSNR dB", "SSIM", "time s"]
+        names = [m.name for m in members]
+        table = Table(title=f"cloak ({args.mode}, ε = {config.eps * 255:.3g}/255, {config.steps} steps): each "
+                            "recognizer's verdict on each saved file (distance to the original face; protected "
+                            "only when every recognizer agrees)")
+        jpeg_column = [f"after JPEG q{args.jpeg_check}"] if args.jpeg_check else []
+        columns = ["photo", "faces", "verdict", *names, *jpeg_column, "PSNR dB", "SSIM", "time s"]
         for column in columns:
             table.add_column(column)
         for r in records:
             v = r.verification
             faces = "-" if r.result is None else str(len(r.result.faces))
-            verdict = _short(v) if v is not None else r.status
+            verdict = ("protected" if r.protected else "NOT protected") if v is not None else r.status
             if r.attempts > 1:
                 verdict += f" ({r.preset} after {r.attempts} tries)"
             cells = [_shown(r.source), faces, verdict]
+            by_name = {} if v is None else {item.recognizer: item for item in v.recognizers}
+            cells += [_short(by_name[name]) if name in by_name else "-" for name in names]
             if args.jpeg_check:
-                cells.append("-" if r.jpeg_verification is None else _short(r.jpeg_verification))
+                cells.append("-" if r.jpeg_verification is None else
+                             ("protected" if r.jpeg_verification.protected else "NOT protected"))
             cells += ["-" if v is None or v.psnr is None else f"{v.psnr:.1f}", "-" if v is None else f"{v.ssim:.4f}",
                       f"{r.seconds:.2f}"]
             table.add_row(*cells)

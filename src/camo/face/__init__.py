@@ -18,10 +18,12 @@ from camo.face.align import (
     warp_to_chip,
 )
 from camo.face.cloak import (
+    DEFAULT_ENSEMBLE,
     PRESETS,
     CloakConfig,
     CloakedPhoto,
     CloakResult,
+    RecognizerVerdict,
     Verification,
     cloak,
     cloak_photo,
@@ -47,6 +49,7 @@ from camo.face.recognizers import (
 
 __all__ = [
     "BUILTIN_RECOGNIZERS",
+    "DEFAULT_ENSEMBLE",
     "DEFAULT_TOLERANCE",
     "PRESETS",
     "Box",
@@ -65,6 +68,7 @@ __all__ = [
     "OnnxRecognizer",
     "Recognizer",
     "RecognizerInfo",
+    "RecognizerVerdict",
     "SFaceRecognizer",
     "Verification",
     "arcface_points",

@@ -1,22 +1,29 @@
-"""Cloaking face photos against face recognition, and checking the result with dlib's own pipeline.
+"""Cloaking face photos against an ensemble of face recognizers, and checking the result with each one's own runtime.
 
 Every face is attacked with the shared iterative FGSM step of :mod:`camo.attacks.core` (the seed's one-step FGSM is
-``steps=1``), computed only on a crop around the face (:func:`~camo.face.align.chip_crop_box`) so that 24 MP photos
-cost what their faces cost. The model the step sees maps that crop to descriptors of a few randomly degraded copies
-(expectation over transformations, EOT — Athalye et al. 2018, "Synthesizing Robust Adversarial Examples"): a mild
-down-and-up resize and uniform noise of a few grey levels, which stand in for 8-bit rounding and JPEG re-compression,
-and a small random shift of the face chip, which stands in for the verifier's own re-detection and re-alignment.
+``steps=1``), computed only on one crop around the face that serves every recognizer's chip
+(:func:`~camo.face.align.union_crop_box`), so that 24 MP photos cost what their faces cost. The model the step sees
+maps that crop to every member's descriptors (dlib, FaceNet, SFace by default; any
+:class:`~camo.face.recognizers.FaceRecognizer`, an ONNX file included), each through its own differentiable alignment,
+of a few randomly degraded copies (expectation over transformations, EOT — Athalye et al. 2018): a mild down-and-up
+resize and uniform noise of a few grey levels, which stand in for 8-bit rounding and JPEG re-compression, and a small
+random shift of each chip, which stands in for the verifier's own re-detection and re-alignment.
 
-* ``dodge`` increases ‖d(x) − d(x₀)‖² (squared: the plain norm has no gradient at x₀, see FACTS.md; the EOT noise
-  also moves the first gradient off that point).
-* ``decoy`` is targeted: it decreases ‖d(x) − d_decoy‖² − λ‖d(x) − d(x₀)‖² (λ = ``push``, 2 by default), pulling
-  the face towards another identity while pushing it off its own: the threat model of Fawkes (Shan et al. 2020),
-  a recognizer *trained* on cloaked photos learns the wrong face. With λ = 1 the loss is linear in d (only the
-  direction d_decoy − d(x₀) counts); λ > 1 adds the dodge direction d(x) − d(x₀), which in the 1-nearest-neighbour
-  experiment of bench/CLOAK_RESULTS.md kept far more clean photos of a person from being identified.
+* ``dodge`` increases Σ_m d_m(x, x₀) / t_m over the members m (d_m its distance, t_m its threshold, so every member
+  counts 1 at its own match boundary and none dominates by its units; the EOT noise moves the first gradient off
+  x₀, where a distance has none).
+* ``decoy`` is targeted: it decreases Σ_m [(d_m(x, decoy)/t_m)² − λ (d_m(x, x₀)/t_m)²] (λ = ``push``, 2 by default),
+  pulling the face towards another identity while pushing it off its own: the threat model of Fawkes (Shan et al.
+  2020), a recognizer *trained* on cloaked photos learns the wrong face. With λ > 1 the push away from oneself
+  counts; in the 1-nearest-neighbour experiment of bench/CLOAK_RESULTS.md it kept far more clean photos of a person
+  from being identified.
+* ``momentum`` (MI-FGSM) and a **perceptual budget** (``texture``: each pixel's ε scaled by its local contrast, so
+  flat skin moves less than hair and edges) are options of :class:`CloakConfig`, measured in
+  bench/ENSEMBLE_RESULTS.md.
 
-:func:`verify` then re-detects, re-aligns and re-encodes with dlib itself (not our twin) and reports, per face, the
-distance to the original face's descriptor, whether it still matches at the tolerance (0.6), and PSNR/SSIM.
+:func:`verify` then re-detects and asks each member's own runtime (dlib; OpenCV for FaceNet and SFace; onnxruntime
+for an ONNX file) on the saved pixels: a verdict per recognizer and face (distance to the original face's descriptor
+against the recognizer's threshold), PSNR/SSIM; a photo is protected only when every recognizer agrees.
 """
 
 from __future__ import annotations
@@ -36,17 +43,29 @@ from torch import nn
 
 from camo.attacks.core import Schedule, run
 from camo.errors import InputError, NoFaceError
-from camo.face.align import Box, ChipGeometry, _dlib, _shape_predictor, chip_crop_box, detect_faces
-from camo.face.recognizer import DEFAULT_TOLERANCE, Recognizer, _dlib_encoder
+from camo.face.align import (
+    Box,
+    ChipGeometry,
+    _dlib,
+    _shape_predictor,
+    detect_faces,
+    face_landmarks,
+    face_landmarks68,
+    union_crop_box,
+)
+from camo.face.recognizers.base import FaceRecognizer, LocatedFace, descriptor_distance, locate_faces
+from camo.face.recognizers.dlib_resnet import DEFAULT_TOLERANCE, DlibRecognizer, _dlib_encoder
 from camo.images import ImageSource, save, to_rgb_uint8
 
 __all__ = [
+    "DEFAULT_ENSEMBLE",
     "PRESETS",
     "CloakConfig",
     "CloakResult",
     "CloakedFace",
     "DecoyChooser",
     "FaceVerdict",
+    "RecognizerVerdict",
     "Verification",
     "builtin_decoy",
     "cloak",
@@ -55,10 +74,14 @@ __all__ = [
     "image_similarity",
     "preset",
     "stronger",
+    "texture_budget",
     "verify",
 ]
 
 CloakMode = Literal["dodge", "decoy"]
+
+#: The recognizers ``camo cloak`` optimises against and verifies with by default (``--recognizers``).
+DEFAULT_ENSEMBLE: tuple[str, ...] = ("dlib", "facenet", "sface")
 
 #: Called after each attack step with (step number from 1, steps); faces run one after the other.
 StepCallback = Callable[[int, int], None]
@@ -82,6 +105,14 @@ class CloakConfig:
         tolerance: the match threshold verification uses (dlib / face_recognition: 0.6).
         push: decoy only: weight λ of the push away from the person's own descriptor (1 = only the decoy direction).
         seed: seed of the EOT randomness, so results are reproducible.
+        momentum: MI-FGSM's decay μ of the shared step (None = plain gradient sign), for transfer to recognizers
+            outside the ensemble (Dong et al. 2018).
+        texture: perceptual budget: None = the uniform ε everywhere; a number t (in [0, 1] pixel units, e.g.
+            8/255) = each pixel's budget is ε · clip(σ / t, ``floor``, 1), σ the local standard deviation of the
+            original's luminance over a 5×5 window: full ε on texture, edges and hair, less on flat skin.
+        floor: perceptual budget only: the smallest fraction of ε any pixel gets.
+        cap: dodge only: a member's distance ÷ threshold stops counting above this (None = never), so that the
+            step's effort goes to the members that still match instead of pushing one already far beyond.
     """
 
     eps: float = 6 / 255
@@ -96,6 +127,10 @@ class CloakConfig:
     tolerance: float = DEFAULT_TOLERANCE
     push: float = 2.0
     seed: int = 0
+    momentum: float | None = None
+    texture: float | None = None
+    floor: float = 0.25
+    cap: float | None = None
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.eps) and 0 < self.eps <= 64 / 255):
@@ -116,6 +151,14 @@ class CloakConfig:
             raise InputError(f"tolerance must be > 0; got {self.tolerance}")
         if not (math.isfinite(self.push) and self.push >= 0):
             raise InputError(f"push must be a finite number >= 0; got {self.push}")
+        if self.texture is not None and not (math.isfinite(self.texture) and self.texture > 0):
+            raise InputError(f"texture must be a finite number > 0; got {self.texture}")
+        if self.cap is not None and not (math.isfinite(self.cap) and self.cap > 0):
+            raise InputError(f"cap must be a finite number > 0; got {self.cap}")
+        if not 0 <= self.floor <= 1:
+            raise InputError(f"floor must be in [0, 1]; got {self.floor}")
+        if self.momentum is not None and not (math.isfinite(self.momentum) and self.momentum >= 0):
+            raise InputError(f"momentum must be a finite number >= 0; got {self.momentum}")
 
     @property
     def effective_step_size(self) -> float:
@@ -188,9 +231,10 @@ class CloakedFace:
 
 @dataclass(frozen=True)
 class FaceVerdict:
-    """dlib's verdict on one cloaked face: distance from the original face to the nearest face in the cloaked file.
+    """One recognizer's verdict on one cloaked face: distance from the original face to the nearest face in the
+    cloaked file, by that recognizer's reference runtime.
 
-    ``distance`` is None when dlib finds no face at all in the cloaked file (then nothing can be matched).
+    ``distance`` is None when no face at all is found in the cloaked file (then nothing can be matched).
     """
 
     box: Box
@@ -202,22 +246,65 @@ class FaceVerdict:
 
 
 @dataclass(frozen=True)
-class Verification:
-    """What dlib's own pipeline says about a cloaked image, and how much the image changed.
+class RecognizerVerdict:
+    """What one recognizer's own runtime says about every face of a cloaked file.
 
     Attributes:
+        recognizer: its name (``dlib``, ``facenet``, ``sface``, an ONNX file's name).
+        metric: ``euclidean`` or ``cosine``; ``threshold``: same person when distance ≤ threshold.
         faces: one verdict per original face.
-        faces_found: faces dlib detects in the cloaked image.
-        tolerance: the match threshold used.
+    """
+
+    recognizer: str
+    metric: str
+    threshold: float
+    faces: tuple[FaceVerdict, ...]
+
+    @property
+    def protected(self) -> bool:
+        """True when this recognizer matches none of the original faces any more."""
+        return bool(self.faces) and all(face.protected for face in self.faces)
+
+    @property
+    def min_distance(self) -> float | None:
+        """The smallest distance over the faces (None when no face is found at all)."""
+        known = [f.distance for f in self.faces if f.distance is not None]
+        return min(known) if known else None
+
+    def verdict(self) -> str:
+        """One sentence for people."""
+        worst = self.min_distance
+        if worst is None:
+            return f"protected: {self.recognizer} finds no face"
+        if self.protected:
+            return f"protected: {self.recognizer} no longer matches (distance {worst:.2f} > {self.threshold:g})"
+        failed = sum(not f.protected for f in self.faces)
+        return (f"NOT protected: {self.recognizer} still matches {failed} of {len(self.faces)} faces "
+                f"(distance {worst:.2f} ≤ {self.threshold:g})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"recognizer": self.recognizer, "protected": self.protected, "min_distance": self.min_distance,
+                "threshold": self.threshold, "metric": self.metric, "verdict": self.verdict(),
+                "faces": [f.to_dict() for f in self.faces]}
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What each recognizer's own runtime says about a cloaked image, and how much the image changed.
+
+    A photo is protected only when **every** recognizer agrees that none of its faces matches any more.
+
+    Attributes:
+        recognizers: one verdict per recognizer, in the cloak's order (dlib first by default).
+        faces_found: faces the shared detector finds in the cloaked image.
         psnr, ssim: against the original, over the whole photo (dB; SSIM in [−1, 1]); psnr is None if identical.
         face_psnr, face_ssim: the same over the changed region only (stricter: the background is untouched).
-        uncloaked: faces dlib finds in the cloaked image that lie on none of the cloaked faces (a face the cloak's
+        uncloaked: faces found in the cloaked image that lie on none of the cloaked faces (a face the cloak's
             detector missed): such a photo is not protected.
     """
 
-    faces: tuple[FaceVerdict, ...]
+    recognizers: tuple[RecognizerVerdict, ...]
     faces_found: int
-    tolerance: float
     psnr: float | None
     ssim: float
     face_psnr: float | None
@@ -225,35 +312,53 @@ class Verification:
     uncloaked: int = 0
 
     @property
+    def faces(self) -> tuple[FaceVerdict, ...]:
+        """The first recognizer's per-face verdicts (dlib's by default)."""
+        return self.recognizers[0].faces if self.recognizers else ()
+
+    @property
+    def tolerance(self) -> float:
+        """The first recognizer's threshold."""
+        return self.recognizers[0].threshold if self.recognizers else 0.0
+
+    @property
     def protected(self) -> bool:
-        """True when no original face is matched any more and dlib finds no face that was left uncloaked."""
-        return bool(self.faces) and all(face.protected for face in self.faces) and self.uncloaked == 0
+        """True when no recognizer matches any original face and no face was left uncloaked."""
+        return (bool(self.recognizers) and all(r.protected for r in self.recognizers) and self.uncloaked == 0)
 
     @property
     def min_distance(self) -> float | None:
-        """The smallest distance over the faces (None when dlib finds no face at all)."""
-        known = [f.distance for f in self.faces if f.distance is not None]
-        return min(known) if known else None
+        """The first recognizer's smallest distance over the faces (None when no face is found)."""
+        return self.recognizers[0].min_distance if self.recognizers else None
+
+    @property
+    def margin(self) -> float | None:
+        """The smallest distance ÷ threshold over recognizers and faces (> 1: no recognizer matches)."""
+        ratios = [r.min_distance / r.threshold for r in self.recognizers if r.min_distance is not None]
+        return min(ratios) if ratios else None
 
     def verdict(self) -> str:
-        """One line for people: what the recognizer now says."""
+        """One line for people: what the recognizers now say."""
         if not self.faces:
             return "no face"
         if self.faces_found == 0:
-            return "protected: dlib finds no face in the cloaked photo"
-        worst = self.min_distance
+            return "protected: no face is found in the cloaked photo"
+        if len(self.recognizers) == 1 and self.uncloaked == 0:
+            return self.recognizers[0].verdict()
+        names = ", ".join(r.recognizer for r in self.recognizers)
         if self.protected:
-            return f"protected: dlib no longer matches (distance {worst:.2f} > {self.tolerance:g})"
-        failed = sum(not f.protected for f in self.faces)
-        if failed == 0:
-            return f"NOT protected: dlib finds {self.uncloaked} face(s) that were not cloaked"
-        return f"NOT protected: {failed} of {len(self.faces)} faces still match (distance {worst:.2f})"
+            return f"protected: none of {names} matches"
+        matching = [r.recognizer for r in self.recognizers if not r.protected]
+        if not matching:
+            return f"NOT protected: {self.uncloaked} face(s) were not cloaked"
+        return f"NOT protected: {', '.join(matching)} still match{'es' if len(matching) == 1 else ''}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"protected": self.protected, "verdict": self.verdict(), "tolerance": self.tolerance,
                 "faces_found": self.faces_found, "uncloaked": self.uncloaked, "min_distance": self.min_distance,
-                "psnr": self.psnr, "ssim": self.ssim, "face_psnr": self.face_psnr, "face_ssim": self.face_ssim,
-                "faces": [f.to_dict() for f in self.faces]}
+                "margin": self.margin, "psnr": self.psnr, "ssim": self.ssim, "face_psnr": self.face_psnr,
+                "face_ssim": self.face_ssim, "faces": [f.to_dict() for f in self.faces],
+                "recognizers": [r.to_dict() for r in self.recognizers]}
 
 
 @dataclass(frozen=True, eq=False)
@@ -300,29 +405,38 @@ def dlib_encode(pixels: np.ndarray, boxes: Sequence[Box]) -> list[np.ndarray]:
 
 
 class _DegradedDescriptors(nn.Module):
-    """crop → descriptors of ``samples`` randomly degraded copies: what the shared step differentiates.
+    """crop → every member's descriptors of ``samples`` randomly degraded copies, side by side: what the shared
+    step differentiates. The copies are made once per step and shared by all members (each warps them to its own
+    chip through its own differentiable alignment).
 
-    Shape: (1, 3, H, W) -> (samples, 128).
+    Shape: (1, 3, H, W) -> (samples, ΣD) with the members' descriptors concatenated in order.
     """
 
-    def __init__(self, recognizer: Recognizer, geometry: ChipGeometry, config: CloakConfig,
+    def __init__(self, members: Sequence[FaceRecognizer], geometries: Sequence[ChipGeometry], config: CloakConfig,
                  generator: torch.Generator) -> None:
         super().__init__()
-        self.recognizer, self.geometry, self.config, self.generator = recognizer, geometry, config, generator
-        self.net = recognizer.network  # registered, so frozen() switches its gradients off for the attack
+        self.members, self.geometries = list(members), list(geometries)
+        self.config, self.generator = config, generator
+        # Registered, so frozen() switches their gradients off for the attack.
+        self.nets = nn.ModuleList([member.network for member in self.members])
         # A new Module is in training mode, and frozen() restores that mode on exit, which would put the shared
-        # network into training mode for everyone else: this wrapper is an inference-only view.
+        # networks into training mode for everyone else: this wrapper is an inference-only view.
         self.eval()
 
     def _uniform(self, low: float, high: float) -> float:
         return low + (high - low) * float(torch.rand((), generator=self.generator))
 
+    def clean(self, x: torch.Tensor) -> torch.Tensor:
+        """Every member's descriptor of the undegraded crop. Shape: (1, 3, H, W) -> (1, ΣD)."""
+        with torch.no_grad():
+            return torch.cat([m.descriptor(x, g) for m, g in zip(self.members, self.geometries, strict=True)], dim=1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        copies, geometries = [], []
+        copies, shifts = [], []
         height, width = x.shape[-2:]
-        reach = self.config.jitter * self.geometry.scale
         for _ in range(self.config.samples):
-            geometries.append(self.geometry.translated(self._uniform(-reach, reach), self._uniform(-reach, reach)))
+            # One shift in photo pixels per copy, scaled per member below (chips have different pixel sizes).
+            shifts.append((self._uniform(-1, 1), self._uniform(-1, 1)))
             copy = x
             factor = self._uniform(*self.config.resize)
             if factor < 0.999 and min(height, width) * factor >= 8:
@@ -334,24 +448,103 @@ class _DegradedDescriptors(nn.Module):
                 noise = torch.rand(copy.shape, generator=self.generator, dtype=copy.dtype)
                 copy = copy + (noise * 2 - 1) * self.config.noise
             copies.append(copy)
-        descriptors: torch.Tensor = self.recognizer.descriptor(torch.cat(copies), geometries)
-        return descriptors
+        batch = torch.cat(copies)
+        outputs = []
+        for member, geometry in zip(self.members, self.geometries, strict=True):
+            reach = self.config.jitter * geometry.scale
+            moved = [geometry.translated(dx * reach, dy * reach) for dx, dy in shifts]
+            outputs.append(member.descriptor(batch, moved))
+        return torch.cat(outputs, dim=1)
 
 
-def _squared_distance(output: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """Mean squared descriptor distance over the degraded copies (the loss the shared step increases)."""
-    return ((output - reference) ** 2).sum(dim=1).mean()
+def texture_budget(pixels: np.ndarray, texture: float, floor: float) -> torch.Tensor:
+    """The perceptual budget's per-pixel fraction of ε: clip(σ / texture, floor, 1), σ the local standard deviation
+    of luminance (5×5 window, values in [0, 1]). Flat skin gets ``floor``, texture and edges get 1.
+
+    Shape: (H, W, 3) uint8 -> (1, 1, H, W) float in [floor, 1].
+    """
+    x = _crop_tensor(pixels)
+    luma = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(dim=1, keepdim=True)
+    mean = F.avg_pool2d(luma, 5, stride=1, padding=2, count_include_pad=False)
+    square = F.avg_pool2d(luma**2, 5, stride=1, padding=2, count_include_pad=False)
+    sigma = (square - mean**2).clamp_min(0).sqrt()
+    return (sigma / texture).clamp(floor, 1.0)
 
 
-def _decoy_loss(push: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """‖d − d_decoy‖² − push·‖d − d_own‖², for a *targeted* step to decrease: towards the decoy, away from oneself.
+class _Budgeted(nn.Module):
+    """The perceptual budget as a change of variables: the step moves x′ in the uniform ε-ball, the members see
+    x₀ + m ⊙ (x′ − x₀), so pixel i moves at most m_i · ε (a convex mix of x₀ and x′: still inside [0, 1]).
 
-    The "label" holds both descriptors side by side, shape (1, 256): decoy, then own.
+    Shape: (1, 3, H, W) -> the wrapped model's output.
     """
 
+    def __init__(self, model: nn.Module, start: torch.Tensor, fraction: torch.Tensor) -> None:
+        super().__init__()
+        self.model, self.start, self.fraction = model, start, fraction
+        self.eval()
+
+    def pixels(self, x: torch.Tensor) -> torch.Tensor:
+        """The pixels the members see for x′."""
+        return self.start + self.fraction * (x - self.start)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.model(self.pixels(x))
+        return out
+
+
+def _member_slices(members: Sequence[FaceRecognizer]) -> list[tuple[int, int, FaceRecognizer]]:
+    """(start, end, member) of each member's columns in the concatenated descriptors."""
+    slices, start = [], 0
+    for member in members:
+        slices.append((start, start + member.descriptor_size, member))
+        start += member.descriptor_size
+    return slices
+
+
+def _relative_distances(members: Sequence[FaceRecognizer], output: torch.Tensor,
+                        reference: torch.Tensor) -> list[torch.Tensor]:
+    """Each member's distance between output rows and the reference, divided by that member's threshold (1 = the
+    match boundary), so that no member dominates the sum. Shape: (N, ΣD), (1, ΣD) -> [(N,)] per member."""
+    found = []
+    for start, end, member in _member_slices(members):
+        a, b = output[:, start:end], reference[:, start:end].expand(output.shape[0], -1)
+        if member.metric == "euclidean":
+            # sqrt(·+tiny): the plain norm has no gradient at zero distance (FACTS.md); EOT noise moves off it.
+            distance = ((a - b) ** 2).sum(dim=1).add(1e-12).sqrt()
+        else:
+            distance = member.torch_distance(a, b)
+        found.append(distance / member.threshold)
+    return found
+
+
+def _dodge_loss(members: Sequence[FaceRecognizer],
+                cap: float | None = None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Σ over members of the mean (distance ÷ threshold) from the face's own descriptors, each clipped at ``cap``
+    when given: the step increases it."""
+
+    def loss(output: torch.Tensor, own: torch.Tensor) -> torch.Tensor:
+        relative = _relative_distances(members, output, own)
+        if cap is not None:
+            relative = [d.clamp(max=cap) for d in relative]
+        return torch.stack([d.mean() for d in relative]).sum()
+
+    return loss
+
+
+def _decoy_loss(members: Sequence[FaceRecognizer],
+                push: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Σ over members of (d_decoy/t)² − push·(d_own/t)², for a *targeted* step to decrease: towards the decoy,
+    away from oneself (t: each member's threshold).
+
+    The "label" holds both descriptor sets side by side, shape (1, 2·ΣD): decoy, then own.
+    """
+    total = sum(member.descriptor_size for member in members)
+
     def loss(output: torch.Tensor, decoy_and_own: torch.Tensor) -> torch.Tensor:
-        decoy, own = decoy_and_own[:, :128], decoy_and_own[:, 128:]
-        return _squared_distance(output, decoy) - push * _squared_distance(output, own)
+        decoy, own = decoy_and_own[:, :total], decoy_and_own[:, total:]
+        pull = _relative_distances(members, output, decoy)
+        away = _relative_distances(members, output, own)
+        return torch.stack([(p**2).mean() - push * (a**2).mean() for p, a in zip(pull, away, strict=True)]).sum()
 
     return loss
 
@@ -418,96 +611,155 @@ class DecoyChooser:
         return decoy
 
 
+@functools.lru_cache(maxsize=16)
+def _builtin_decoy_pixels(name: str) -> np.ndarray:
+    import matplotlib.cbook
+    from skimage import data
+
+    if name == "grace_hopper":
+        return to_rgb_uint8(str(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)))
+    return np.asarray(data.astronaut())
+
+
+_DECOY_DESCRIPTORS: dict[tuple[str, str], np.ndarray] = {}
+
+
+def _member_decoy(name: str, member: FaceRecognizer) -> np.ndarray:
+    """A member's twin descriptor of a built-in decoy face (cached per process). Shape: -> (D,)."""
+    key = (name, member.name)
+    if key not in _DECOY_DESCRIPTORS:
+        found = member.faces(_builtin_decoy_pixels(name))
+        if not found:
+            raise NoFaceError(f"no face found in the built-in decoy {name}")
+        _DECOY_DESCRIPTORS[key] = found[0].descriptor
+    return _DECOY_DESCRIPTORS[key]
+
+
+def _members(recognizer: FaceRecognizer | None, recognizers: Sequence[FaceRecognizer] | None) -> list[FaceRecognizer]:
+    if recognizers is not None:
+        members = list(recognizers)
+        if not members:
+            raise InputError("the cloak needs at least one recognizer")
+        if len({m.name for m in members}) != len(members):
+            raise InputError("a recognizer is named twice in the ensemble")
+        return members
+    return [recognizer if recognizer is not None else DlibRecognizer()]
+
+
 def cloak(
     image: ImageSource,
     *,
-    recognizer: Recognizer | None = None,
+    recognizer: FaceRecognizer | None = None,
+    recognizers: Sequence[FaceRecognizer] | None = None,
     config: CloakConfig = PRESETS["mid"],
     verify_result: bool = True,
     callback: StepCallback | None = None,
     decoys: DecoyChooser | None = None,
     upsample: int | None = None,
 ) -> CloakResult:
-    """Cloak every face in a photo so that dlib's recognizer no longer matches it to the person.
+    """Cloak every face in a photo so that no recognizer of the ensemble matches it to the person any more.
+
+    Each face is attacked once, on one crop that serves every member's chip (:func:`~camo.face.align.union_crop_box`);
+    each member sees it through its own differentiable alignment, and the loss sums each member's distance divided by
+    its own threshold, so no member dominates.
 
     Args:
         image: a path, PIL image or RGB/grey uint8 array (EXIF orientation applied, alpha composited on white).
-        recognizer: the recognizer to attack (default: a new :class:`Recognizer`, the network shared).
+        recognizer: a single recognizer to attack (when ``recognizers`` is not given; default: dlib).
+        recognizers: the ensemble (e.g. :data:`DEFAULT_ENSEMBLE` through
+            :func:`~camo.face.recognizers.get_recognizers`); the first member's ``upsample`` drives detection.
         config: budget and mode; see :data:`PRESETS`.
-        verify_result: run :func:`verify` on the 8-bit result (dlib's own pipeline) and attach it.
+        verify_result: run :func:`verify` on the 8-bit result (each member's own runtime) and attach it.
         callback: progress after each step of each face.
         decoys: decoy mode without ``config.decoy``: picks each face's decoy (share one across a person's photos);
-            default: the built-in face farthest from the face.
-        upsample: detector upsampling used to find the faces to cloak (default: the recognizer's). 0 is four times
-            faster on large photos but misses faces under about 80 px; :func:`cloak_photo` uses it on large photos
-            and falls back to the full detector when the verification finds a face that was not cloaked.
+            default: the built-in face farthest from the face. Decoy mode needs dlib in the ensemble (the decoy is
+            chosen by dlib's descriptor); a given ``config.decoy`` (a dlib descriptor) needs dlib alone.
+        upsample: detector upsampling used to find the faces to cloak (default: the first member's). 0 is four
+            times faster on large photos but misses faces under about 80 px; :func:`cloak_photo` uses it on large
+            photos and falls back to the full detector when the verification finds a face that was not cloaked.
 
     Returns:
-        The cloaked pixels, the faces and, unless disabled, dlib's verification of the 8-bit pixels.
+        The cloaked pixels, the faces and, unless disabled, the verification of the 8-bit pixels.
 
     Raises:
-        NoFaceError: dlib finds no face in the photo.
+        NoFaceError: the shared detector finds no face in the photo.
         ImageError, InputError: unreadable image or bad settings.
-        ModelError: dlib or its model files are missing.
+        ModelError: a recognizer's model files are missing.
 
     Shape: any (H, W[, C]) photo -> pixels (H, W, 3) uint8.
     """
     start = time.perf_counter()
-    recognizer = recognizer if recognizer is not None else Recognizer()
+    members = _members(recognizer, recognizers)
+    names = [m.name for m in members]
+    if config.mode == "decoy":
+        if "dlib" not in names:
+            raise InputError("decoy mode chooses the decoy with dlib: include dlib in the recognizers")
+        if config.decoy is not None and names != ["dlib"]:
+            raise InputError("a given decoy descriptor is dlib's: use it with the dlib recognizer alone")
     original = to_rgb_uint8(image)
-    if upsample is None or upsample == recognizer.upsample:
-        located = recognizer.locate(original)
-    else:
-        located = Recognizer(upsample=upsample, network=recognizer.network).locate(original)
+    located = locate_faces(original, upsample=members[0].upsample if upsample is None else upsample,
+                           landmarks68=any(m.needs_landmarks68 for m in members))
     if not located:
         raise NoFaceError("no face found (dlib's HOG detector sees frontal faces of about 40 px and more)")
     output = original.copy()
     generator = torch.Generator().manual_seed(config.seed)
-    schedule = Schedule(steps=config.steps, step_size=config.effective_step_size)
+    schedule = Schedule(steps=config.steps, step_size=config.effective_step_size, momentum=config.momentum)
+    slices = _member_slices(members)
     faces = []
-    for box, _, geometry in located:
-        left, top, right, bottom = chip_crop_box(geometry, original.shape[:2])
+    for face in located:
+        geometries = [m.geometry(face) for m in members]
+        left, top, right, bottom = union_crop_box(geometries, original.shape[:2])
         if right - left < 8 or bottom - top < 8:
-            continue  # the chip lies (almost) wholly outside the photo: nothing of this face can be changed
-        local = geometry.translated(-left, -top)
-        model = _DegradedDescriptors(recognizer, local, config, generator)
-        # The identity to move away from, by our twin (within about 0.01 of dlib's own encoding, at a fifth of its
-        # cost); verify() measures against dlib's own encoding of the original.
-        with torch.no_grad():
-            own = recognizer.descriptor(_crop_tensor(original[top:bottom, left:right]), local)
-        reference = own[0].double().numpy()
+            continue  # the chips lie (almost) wholly outside the photo: nothing of this face can be changed
+        local = [g.translated(-left, -top) for g in geometries]
+        model = _DegradedDescriptors(members, local, config, generator)
+        # The identity to move away from, by each twin; verify() measures against each reference runtime.
+        own = model.clean(_crop_tensor(original[top:bottom, left:right]))
         # Read from the running output so that a neighbouring face's cloak is kept where crops overlap.
         x = _crop_tensor(output[top:bottom, left:right])
+        attacked: nn.Module = model
+        if config.texture is not None:
+            attacked = _Budgeted(model, x, texture_budget(original[top:bottom, left:right], config.texture,
+                                                          config.floor))
         decoy_name = None
+        dlib_own = own[0, slices[names.index("dlib")][0]:slices[names.index("dlib")][1]].double().numpy() \
+            if "dlib" in names else own[0, :members[0].descriptor_size].double().numpy()
         if config.mode == "dodge":
-            x_adv = run(model, x, own, config.eps, schedule, targeted=False, loss=_squared_distance,
+            x_adv = run(attacked, x, own, config.eps, schedule, targeted=False, loss=_dodge_loss(members, config.cap),
                         callback=callback)
         else:
             if config.decoy is not None:
-                decoy_name, decoy = "given", np.asarray(config.decoy)
+                decoy_name, targets = "given", [np.asarray(config.decoy)]
             else:
-                decoy_name, decoy = (decoys or builtin_decoy)(reference)
-            # The "label" holds both descriptors: the targeted step descends towards the decoy and away from self.
-            both = torch.cat((torch.from_numpy(decoy).float().unsqueeze(0), own), dim=1)
-            x_adv = run(model, x, both, config.eps, schedule, targeted=True, loss=_decoy_loss(config.push),
-                        callback=callback)
+                decoy_name, _ = (decoys or builtin_decoy)(dlib_own)
+                targets = [_member_decoy(decoy_name, m) for m in members]
+            decoy = torch.from_numpy(np.concatenate(targets)).float().unsqueeze(0)
+            # The "label" holds both: the targeted step descends towards the decoy and away from self.
+            x_adv = run(attacked, x, torch.cat((decoy, own), dim=1), config.eps, schedule, targeted=True,
+                        loss=_decoy_loss(members, config.push), callback=callback)
+        if isinstance(attacked, _Budgeted):
+            x_adv = attacked.pixels(x_adv)
         output[top:bottom, left:right] = np.round(x_adv[0].permute(1, 2, 0).numpy() * 255.0).astype(np.uint8)
-        with torch.no_grad():
-            after = recognizer.descriptor(_crop_tensor(output[top:bottom, left:right]), local)[0].double().numpy()
-        faces.append(CloakedFace(box=box, descriptor=reference, crop=(left, top, right, bottom),
-                                 twin_distance=float(np.linalg.norm(after - reference)), decoy=decoy_name))
+        after = model.clean(_crop_tensor(output[top:bottom, left:right]))
+        first = slices[0]
+        twin = float(np.linalg.norm(after[0, first[0]:first[1]].double().numpy()
+                                    - own[0, first[0]:first[1]].double().numpy())) \
+            if members[0].metric == "euclidean" else float(members[0].torch_distance(
+                after[:, first[0]:first[1]], own[:, first[0]:first[1]])[0])
+        faces.append(CloakedFace(box=face.box, descriptor=own[0, first[0]:first[1]].double().numpy(),
+                                 crop=(left, top, right, bottom), twin_distance=twin, decoy=decoy_name))
     # Overlapping crops were each projected around their own start; keep the whole photo inside the ε-ball.
     # Only the crops changed, so only they are checked: a 24 MP photo never gets whole-image int16 copies.
     budget = math.floor(config.eps * 255 + 1e-6)
-    for face in faces:
-        left, top, right, bottom = face.crop
+    for cloaked_face in faces:
+        left, top, right, bottom = cloaked_face.crop
         before = original[top:bottom, left:right].astype(np.int16)
         delta = np.clip(output[top:bottom, left:right].astype(np.int16) - before, -budget, budget)
         output[top:bottom, left:right] = (before + delta).astype(np.uint8)
     seconds = time.perf_counter() - start
     result = CloakResult(pixels=output, original=original, faces=tuple(faces), config=config, seconds=seconds)
     if verify_result:
-        result = replace(result, verification=verify(original, output, result.faces, recognizer=recognizer,
+        result = replace(result, verification=verify(original, output, result.faces, recognizers=members,
                                                      tolerance=config.tolerance))
     return result
 
@@ -517,51 +769,64 @@ def verify(
     cloaked: ImageSource,
     faces: Sequence[CloakedFace],
     *,
-    recognizer: Recognizer | None = None,
-    tolerance: float = DEFAULT_TOLERANCE,
+    recognizer: FaceRecognizer | None = None,
+    recognizers: Sequence[FaceRecognizer] | None = None,
+    tolerance: float | None = None,
 ) -> Verification:
-    """dlib's own pipeline on the cloaked image: does any face in it still match each original face?
+    """Each recognizer's own runtime on the cloaked image: does any face in it still match each original face?
 
-    A face counts as protected when every face dlib finds in the cloaked image lies farther than ``tolerance`` from
-    dlib's own descriptor of the original face (or when dlib finds no face at all). That descriptor is computed
-    here, on the original, from the box dlib finds at the face in the cloaked image (from every such box, when
-    there are several: none may match).
+    For each recognizer, a face counts as protected when every face found in the cloaked image lies farther than
+    the recognizer's threshold from the reference runtime's descriptor of the original face (or when no face is
+    found at all). That descriptor is computed here, on the original, from the box the shared detector finds at the
+    face in the cloaked image (from every such box, when there are several: none may match). Detection runs once
+    on each image and serves every recognizer.
 
     Args:
         original: the original photo, RGB uint8.
         cloaked: the cloaked image: pixels, or the saved file's path (then it is read back, as a user would).
         faces: the faces of the original (from :func:`cloak`).
-        recognizer: supplies the detector settings (upsample); default :class:`Recognizer`.
-        tolerance: match threshold.
+        recognizer: a single recognizer (when ``recognizers`` is not given; default dlib).
+        recognizers: the recognizers to ask; the first one's ``upsample`` drives detection.
+        tolerance: overrides dlib's threshold (default: each recognizer's own).
 
     Returns:
-        The verdict per face and PSNR/SSIM against the original.
+        The verdict per recognizer and face, and PSNR/SSIM against the original.
 
     Raises:
         InputError: the cloaked image has another size than the original.
     """
-    recognizer = recognizer if recognizer is not None else Recognizer()
+    members = _members(recognizer, recognizers)
     pixels = to_rgb_uint8(cloaked)
     if pixels.shape != original.shape:
         raise InputError(f"the cloaked image is {pixels.shape[1]}×{pixels.shape[0]}, the original "
                          f"{original.shape[1]}×{original.shape[0]}: they must have the same size")
-    # dlib's own pipeline, as face_recognition runs it: HOG detector (upsampled once), 5 landmarks, encoder.
-    boxes = detect_faces(pixels, upsample=recognizer.upsample)
-    found = dlib_encode(pixels, boxes)
+    need68 = any(m.needs_landmarks68 for m in members)
+    # The shared detector as face_recognition runs it: HOG (upsampled once), then each recognizer's own pipeline.
+    found = locate_faces(pixels, upsample=members[0].upsample, landmarks68=need68)
+    boxes = [f.box for f in found]
+    # The original face from the box the verifier finds at it in the cloaked image (the box face_recognition would
+    # find in the original, unless the cloak moved it), or from the cloak's own box when none is found there.
+    here = [[box for box in boxes if _centre_inside(box, face.box)] or [face.box] for face in faces]
+    wanted = sorted({box for boxes_here in here for box in boxes_here})
+    on_original = {box: LocatedFace(box, face_landmarks(original, box),
+                                    face_landmarks68(original, box) if need68 else None) for box in wanted}
     verdicts = []
-    for face in faces:
-        # The original face as dlib's pipeline encodes it: aligned from the box the verifier finds at this face in
-        # the cloaked image (the box face_recognition would find in the original, unless the cloak moved it), or
-        # from the cloak's own box when the verifier finds no face there.
-        here = [box for box in boxes if _centre_inside(box, face.box)] or [face.box]
-        references = dlib_encode(original, here)
-        distance = min((float(np.linalg.norm(d - r)) for d in found for r in references), default=None)
-        verdicts.append(FaceVerdict(box=face.box, distance=distance,
-                                    protected=distance is None or distance > tolerance))
+    for member in members:
+        threshold = tolerance if tolerance is not None and member.name == "dlib" else member.threshold
+        after = member.reference_descriptors(pixels, found) if found else []
+        before = dict(zip(wanted, member.reference_descriptors(original, [on_original[b] for b in wanted]),
+                          strict=True))
+        per_face = []
+        for face, boxes_here in zip(faces, here, strict=True):
+            distance = min((descriptor_distance(d, before[b], member.metric) for d in after for b in boxes_here),
+                           default=None)
+            per_face.append(FaceVerdict(box=face.box, distance=distance,
+                                        protected=distance is None or distance > threshold))
+        verdicts.append(RecognizerVerdict(recognizer=member.name, metric=member.metric, threshold=threshold,
+                                          faces=tuple(per_face)))
     uncloaked = sum(not any(_centre_inside(box, face.box) for face in faces) for box in boxes)
     similarity = image_similarity(original, pixels)
-    return Verification(faces=tuple(verdicts), faces_found=len(found), tolerance=tolerance, uncloaked=uncloaked,
-                        **similarity)
+    return Verification(recognizers=tuple(verdicts), faces_found=len(found), uncloaked=uncloaked, **similarity)
 
 
 def _centre_inside(box: Box, other: Box) -> bool:
@@ -679,7 +944,8 @@ def cloak_photo(
     source: ImageSource,
     destination: str | Path,
     *,
-    recognizer: Recognizer | None = None,
+    recognizer: FaceRecognizer | None = None,
+    recognizers: Sequence[FaceRecognizer] | None = None,
     config: CloakConfig = PRESETS["mid"],
     ensure: bool = False,
     quality: int = 90,
@@ -688,7 +954,7 @@ def cloak_photo(
     callback: StepCallback | None = None,
     decoys: DecoyChooser | None = None,
 ) -> CloakedPhoto:
-    """Cloak one photo, save it (8-bit, no metadata, atomically) and verify the *saved file* with dlib.
+    """Cloak one photo, save it (8-bit, no metadata, atomically) and verify the *saved file* with each recognizer.
 
     On photos of :data:`QUICK_DETECT_PIXELS` or more, the faces to cloak are found without upsampling the photo
     (four times faster; faces of 80 px and more). The verification always runs dlib's full pipeline on the saved
@@ -698,9 +964,9 @@ def cloak_photo(
     Args:
         source: the photo (never modified).
         destination: output file; .png or .jpg/.jpeg picks the format.
-        recognizer: see :func:`cloak`.
+        recognizer, recognizers: the recognizer or the ensemble (see :func:`cloak`; default: dlib alone).
         config: the first setting to try.
-        ensure: when dlib still matches the saved file, retry with each stronger preset (see :func:`stronger`).
+        ensure: when a recognizer still matches the saved file, retry with each stronger preset (see :func:`stronger`).
         quality: JPEG quality when saving as JPEG.
         jpeg_check: also verify a JPEG re-encode of the saved file at this quality (an upload's re-compression).
         protect: files never to overwrite (the job's inputs; ``source`` is always protected when it is a path).
@@ -719,7 +985,7 @@ def cloak_photo(
     from PIL import Image
 
     start = time.perf_counter()
-    recognizer = recognizer if recognizer is not None else Recognizer()
+    members = _members(recognizer, recognizers)
     original = to_rgb_uint8(source)
     source_path = Path(source) if isinstance(source, str | Path) else Path("<image>")
     guarded = [*protect, *([source] if isinstance(source, str | Path) else [])]
@@ -728,11 +994,11 @@ def cloak_photo(
     attempts = 0
     used = config
     current: CloakConfig | None = config
-    quick = recognizer.upsample > 0 and original.shape[0] * original.shape[1] >= QUICK_DETECT_PIXELS
+    quick = members[0].upsample > 0 and original.shape[0] * original.shape[1] >= QUICK_DETECT_PIXELS
     while current is not None:
         attempts, used = attempts + 1, current
         try:
-            result = cloak(original, recognizer=recognizer, config=current, verify_result=False, callback=callback,
+            result = cloak(original, recognizers=members, config=current, verify_result=False, callback=callback,
                            decoys=decoys, upsample=0 if quick else None)
         except NoFaceError:
             if not quick:
@@ -742,7 +1008,7 @@ def cloak_photo(
             continue
         # zlib level 1: ~0.4 s per megapixel faster to write than level 6, files ~13% larger, still lossless.
         save(result.pixels, destination, quality=quality, protect=guarded, png_level=1)
-        verification = verify(original, destination, result.faces, recognizer=recognizer,
+        verification = verify(original, destination, result.faces, recognizers=members,
                               tolerance=current.tolerance)
         if quick and verification.uncloaked:
             notes.append(f"the quick detector missed {verification.uncloaked} face(s); cloaked again with the full "
@@ -755,8 +1021,8 @@ def cloak_photo(
         if following is None:
             notes.append(f"still matched at the strongest preset ({_preset_name(current)})")
             break
-        notes.append(f"matched at {_preset_name(current)} (distance {verification.min_distance:.2f}); "
-                     f"retried with {_preset_name(following)}")
+        matching = ", ".join(r.recognizer for r in verification.recognizers if not r.protected) or "uncloaked face"
+        notes.append(f"matched by {matching} at {_preset_name(current)}; retried with {_preset_name(following)}")
         current = following
     jpeg_verification = None
     if jpeg_check is not None:
@@ -764,7 +1030,7 @@ def cloak_photo(
         Image.fromarray(to_rgb_uint8(destination)).save(buffer, format="JPEG", quality=jpeg_check)
         buffer.seek(0)
         with Image.open(buffer) as reencoded:
-            jpeg_verification = verify(original, reencoded.convert("RGB"), result.faces, recognizer=recognizer,
+            jpeg_verification = verify(original, reencoded.convert("RGB"), result.faces, recognizers=members,
                                        tolerance=used.tolerance)
     status = "protected" if verification.protected else "not protected"
     return CloakedPhoto(source=source_path, output=destination, status=status, preset=_preset_name(used),

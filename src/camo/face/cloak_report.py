@@ -1,4 +1,5 @@
-"""A self-contained HTML report of a cloaking run: original / amplified perturbation / cloaked, with dlib's verdicts.
+"""A self-contained HTML report of a cloaking run: original / amplified perturbation / cloaked, with each
+recognizer's verdict.
 
 The perturbation is shown honestly: ``128 + gain · (cloaked − original)`` in grey levels, clipped, with the gain
 stated, never wrapped around uint8. Images are embedded as base64 PNGs (cropped to the faces and shrunk), so the
@@ -81,33 +82,40 @@ def report_html(records: Sequence[CloakedPhoto], *, title: str = "camo cloak rep
         "padding:.3em .6em}figure{display:inline-block;margin:.3em;text-align:center}.no{color:#b00}"
         ".yes{color:#060}img{border:1px solid #eee}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
-        f"<p><b>{protected} of {len(cloaked)}</b> cloaked photos are no longer matched by dlib's face recognizer "
-        "(the model behind face_recognition), checked on each <em>saved file</em> read back: dlib's own detector, "
-        "5-point alignment and descriptor; a face counts as matched when its descriptor lies within the tolerance "
-        "(0.6) of the original face's.</p>",
-        "<p><b>What this protects against:</b> matching by dlib / face_recognition against galleries of your clean "
-        "photos (dodge mode), and a dlib-based recognizer enrolled with your cloaked photos (decoy mode; measured "
-        "with a 1-nearest-neighbour recognizer, with thin margins at the default preset). "
-        "<b>Not tested against:</b> other recognizers (ArcFace, FaceNet, commercial services); a cloak made for one "
-        "model often does not transfer to another. Strong re-compression or resizing beyond what was verified may "
-        "weaken it.</p>",
-        "<table><tr><th>photo</th><th>faces</th><th>verdict</th><th>distance</th><th>PSNR dB</th><th>SSIM</th>"
-        "<th>face SSIM</th><th>ε (/255)</th><th>steps</th><th>time s</th></tr>",
+        f"<p><b>{protected} of {len(cloaked)}</b> cloaked photos are no longer matched by any recognizer of the "
+        "ensemble, checked on each <em>saved file</em> read back by each recognizer's own runtime (dlib; OpenCV for "
+        "FaceNet and SFace; onnxruntime for an ONNX file): shared detection, the recognizer's own alignment and "
+        "descriptor; a face counts as matched when its descriptor lies within the recognizer's threshold of the "
+        "original face's. A photo counts as protected only when every recognizer agrees.</p>",
+        "<p><b>What this protects against:</b> matching by the recognizers listed below against galleries of your "
+        "clean photos (dodge mode), and a dlib-based recognizer enrolled with your cloaked photos (decoy mode). "
+        "<b>Not guaranteed:</b> recognizers outside the ensemble (commercial services, other networks): transfer "
+        "to an unseen recognizer was measured, not promised (bench/ENSEMBLE_RESULTS.md). Strong re-compression or "
+        "resizing beyond what was verified may weaken it; no cloak survives a tracker that retrains against it.</p>",
+        "<table><tr><th>photo</th><th>faces</th><th>verdict</th><th>recognizer</th><th>distance</th>"
+        "<th>threshold</th><th>PSNR dB</th><th>SSIM</th><th>face SSIM</th><th>ε (/255)</th><th>steps</th>"
+        "<th>time s</th></tr>",
     ]
     for r in records:
         v = r.verification
         if v is None or r.result is None:
-            parts.append(f"<tr><td>{html.escape(r.source.name)}</td><td>0</td><td colspan='8'>"
+            parts.append(f"<tr><td>{html.escape(r.source.name)}</td><td>0</td><td colspan='10'>"
                          f"{html.escape(r.verdict())}</td></tr>")
             continue
         klass = "yes" if r.protected else "no"
-        distance = "-" if v.min_distance is None else f"{v.min_distance:.3f}"
         psnr = "-" if v.psnr is None else f"{v.psnr:.1f}"
-        parts.append(
-            f"<tr><td>{html.escape(r.source.name)}</td><td>{len(r.result.faces)}</td>"
-            f"<td class='{klass}'>{html.escape(r.verdict())}</td><td>{distance}</td><td>{psnr}</td>"
-            f"<td>{v.ssim:.4f}</td><td>{v.face_ssim:.4f}</td><td>{r.result.config.eps * 255:.3g}</td>"
-            f"<td>{r.result.config.steps}</td><td>{r.seconds:.2f}</td></tr>")
+        rows = max(1, len(v.recognizers))
+        head = (f"<td rowspan='{rows}'>{html.escape(r.source.name)}</td><td rowspan='{rows}'>{len(r.result.faces)}"
+                f"</td><td rowspan='{rows}' class='{klass}'>{html.escape(r.verdict())}</td>")
+        tail = (f"<td rowspan='{rows}'>{psnr}</td><td rowspan='{rows}'>{v.ssim:.4f}</td>"
+                f"<td rowspan='{rows}'>{v.face_ssim:.4f}</td><td rowspan='{rows}'>{r.result.config.eps * 255:.3g}</td>"
+                f"<td rowspan='{rows}'>{r.result.config.steps}</td><td rowspan='{rows}'>{r.seconds:.2f}</td>")
+        for i, member in enumerate(v.recognizers):
+            distance = "-" if member.min_distance is None else f"{member.min_distance:.3f}"
+            word = "yes" if member.protected else "no"
+            cells = (f"<td>{html.escape(member.recognizer)}</td><td class='{word}'>{distance}</td>"
+                     f"<td>{member.threshold:g}</td>")
+            parts.append("<tr>" + (head + cells + tail if i == 0 else cells) + "</tr>")
     parts.append("</table>")
     for r in records:
         if r.result is None:

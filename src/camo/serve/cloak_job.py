@@ -35,13 +35,15 @@ FORMATS = {"png": ".png", "jpeg": ".jpg"}
 
 @dataclass(frozen=True)
 class CloakOptions:
-    """The page's settings for a batch: a preset and mode as in ``camo cloak``, retrying stronger, the format."""
+    """The page's settings for a batch: a preset and mode as in ``camo cloak``, retrying stronger, the format, and
+    the ensemble of recognizers (``camo cloak``'s default: dlib, FaceNet, SFace)."""
 
     preset: str = "mid"
     mode: str = "dodge"
     ensure: bool = True
     image_format: str = "png"
     quality: int = 90
+    recognizers: tuple[str, ...] = ("dlib", "facenet", "sface")
 
     def __post_init__(self) -> None:
         from camo.face.cloak import PRESETS
@@ -54,6 +56,12 @@ class CloakOptions:
             raise InputError(f"unknown format {self.image_format!r}; choose png or jpeg")
         if not 1 <= self.quality <= 100:
             raise InputError(f"JPEG quality must be in 1..100; got {self.quality}")
+        from camo.face.recognizers import BUILTIN_RECOGNIZERS
+
+        unknown = [name for name in self.recognizers if name not in BUILTIN_RECOGNIZERS]
+        if unknown or not self.recognizers:
+            raise InputError(f"recognizers must be some of {', '.join(BUILTIN_RECOGNIZERS)}; got "
+                             f"{', '.join(self.recognizers) or 'none'}")
 
     def config(self) -> Any:
         from camo.face.cloak import preset
@@ -63,7 +71,7 @@ class CloakOptions:
     def to_dict(self) -> dict[str, Any]:
         config = self.config()
         return {"preset": self.preset, "mode": self.mode, "ensure": self.ensure, "format": self.image_format,
-                "eps_255": round(config.eps * 255, 3), "steps": config.steps}
+                "eps_255": round(config.eps * 255, 3), "steps": config.steps, "recognizers": list(self.recognizers)}
 
 
 def recognizer_verdicts(verification: Mapping[str, Any] | None) -> list[dict[str, Any]]:
@@ -134,8 +142,10 @@ def run_cloak_job(job: Job, uploads: Sequence[Upload], options: CloakOptions, *,
     """
     from camo.face.cloak import DecoyChooser, cloak_photo
     from camo.face.cloak_report import write_report
+    from camo.face.recognizers import get_recognizer
 
     config = options.config()
+    members = [get_recognizer(name) for name in options.recognizers]
     decoys = DecoyChooser() if options.mode == "decoy" else None  # one identity per person across the batch
     protect = [u.path for u in uploads]
     suffix = FORMATS[options.image_format]
@@ -159,7 +169,8 @@ def run_cloak_job(job: Job, uploads: Sequence[Upload], options: CloakOptions, *,
         download = _unique(f"{upload.stem}.cloaked{suffix}", taken)
         entry: dict[str, Any] = {"index": number, "name": upload.stem, "download": download}
         try:
-            record = cloak_photo(upload.path, out_dir / f"out.cloaked{suffix}", config=config, ensure=options.ensure,
+            record = cloak_photo(upload.path, out_dir / f"out.cloaked{suffix}", recognizers=members, config=config,
+                                 ensure=options.ensure,
                                  quality=options.quality, protect=protect, callback=progress, decoys=decoys)
         except CamoError as err:
             entry.update(status="error", protected=False, error=str(err).replace(str(upload.path), upload.stem))

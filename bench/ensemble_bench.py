@@ -1,0 +1,457 @@
+"""Ensemble cloak benchmark: transfer to recognizers outside the ensemble, look, time and memory.
+
+Run from the repository root, one configuration per call (results are written after every photo, so a partial run
+still leaves numbers)::
+
+    OMP_NUM_THREADS=1 PYTHONPATH=src:. python bench/ensemble_bench.py run --name mid --preset mid
+    OMP_NUM_THREADS=1 PYTHONPATH=src:. python bench/ensemble_bench.py run --name mid-no-facenet --preset mid \\
+        --recognizers dlib,sface
+    OMP_NUM_THREADS=1 PYTHONPATH=src:. python bench/ensemble_bench.py run --name mid-momentum --preset mid \\
+        --momentum 1.0
+    PYTHONPATH=src:. python bench/ensemble_bench.py table          # bench/ENSEMBLE_RESULTS.md + the curve PNG
+
+Photos: the people with two or more distinct photos in ../shared/data/faces (the face_recognition examples'
+knn_examples and test images, lennon-1/2 and clapton-1/2; the resized copies obama-240p…1080p and obama_small are
+left out, and a photo whose dlib descriptor lies within 0.1 of an earlier photo of the same person is a copy and is
+dropped), plus the first two ORL photos of ten ORL people.
+
+Each cloaked photo is scored by every recognizer's own reference runtime (dlib; OpenCV for FaceNet and SFace;
+onnxruntime for the validation recognizer EdgeFace-XXS, which never enters a cloak's ensemble) after three
+channels: the PNG (the 8-bit pixels), a JPEG q85 re-encode, and a 50 % Lanczos downscale. Per recognizer R:
+
+- **strict**: no face R finds in the file lies within R's threshold of **any** clean photo of the same person,
+  the uncloaked original included;
+- **gallery**: the same with the original left out;
+- **rank-1**: every face found is nearest (among all clean photos of everyone) to a photo of another person.
+
+A file in which no face is found counts as protected (and is counted in ``no_face``). Thresholds: each built-in's
+own (dlib 0.6 euclidean; FaceNet 0.9387 euclidean; SFace 0.637 cosine distance); EdgeFace 0.674 cosine distance, its
+false-match-rate 1e-3 point measured in bench/RECOGNIZERS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+FACES = ROOT.parent / "shared" / "data" / "faces"
+EDGEFACE = ROOT.parent / "shared" / "models" / "edgeface_xxs" / "edgeface_xxs.onnx"
+EDGEFACE_THRESHOLD = 0.674  # cosine distance at FMR 1e-3 (bench/RECOGNIZERS.md)
+RAW = ROOT / "bench" / "raw" / "ensemble"
+CHANNELS = ("png", "jpeg85", "down50")
+MEMBERS = ("dlib", "facenet", "sface")
+VALIDATION = "edgeface"
+
+_FR = "face_recognition_examples"
+
+
+def candidate_photos() -> list[tuple[str, Path]]:
+    """(person, path) of every candidate photo, in a fixed order (copies are dropped later by descriptor)."""
+    fr = FACES / _FR / "examples"
+    knn = fr / "knn_examples"
+    tests = FACES / _FR / "tests" / "test_images"
+    found: list[tuple[str, Path]] = []
+    for person in sorted(p.name for p in (knn / "train").iterdir() if p.is_dir()):
+        found += [(person, p) for p in sorted((knn / "train" / person).iterdir())]
+    found += [("alex_lacamoire", knn / "test" / "alex_lacamoire1.jpg"), ("alex_lacamoire", fr / "alex-lacamoire.png"),
+              ("kit_harington", knn / "test" / "johnsnow_test1.jpg"), ("obama", knn / "test" / "obama1.jpg"),
+              ("obama", fr / "obama.jpg"), ("obama", fr / "obama2.jpg"), ("biden", fr / "biden.jpg"),
+              ("obama", tests / "obama.jpg"), ("obama", tests / "obama2.jpg"), ("obama", tests / "obama3.jpg"),
+              ("biden", tests / "biden.jpg")]
+    openface = FACES / "openface_examples" / "examples"
+    found += [(name.split("-")[0], openface / f"{name}.jpg") for name in ("lennon-1", "lennon-2", "clapton-1",
+                                                                           "clapton-2")]
+    for k in range(1, 11):
+        found += [(f"orl_s{k}", FACES / "orl_att_faces" / f"s{k}" / f"{i}.pgm") for i in (1, 2)]
+    return [(person, path) for person, path in found if path.exists()]
+
+
+def jpeg(pixels: np.ndarray, quality: int) -> np.ndarray:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)
+    buffer.seek(0)
+    with Image.open(buffer) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+def downscale(pixels: np.ndarray, factor: float) -> np.ndarray:
+    img = Image.fromarray(pixels)
+    size = (max(1, round(img.width * factor)), max(1, round(img.height * factor)))
+    return np.asarray(img.resize(size, Image.Resampling.LANCZOS))
+
+
+def evaluators() -> dict[str, Any]:
+    from camo.face.recognizers import DlibRecognizer, FaceNetRecognizer, OnnxRecognizer, SFaceRecognizer
+
+    return {"dlib": DlibRecognizer(), "facenet": FaceNetRecognizer(), "sface": SFaceRecognizer(),
+            VALIDATION: OnnxRecognizer(EDGEFACE, align="arcface", size=112, norm=(127.5, 127.5), metric="cosine",
+                                       threshold=EDGEFACE_THRESHOLD, name="edgeface_xxs")}
+
+
+def reference(recognizers: dict[str, Any], pixels: np.ndarray) -> tuple[int, dict[str, list[np.ndarray]]]:
+    """Faces found by the shared detector and each recognizer's reference descriptors of them."""
+    from camo.face.recognizers import locate_faces
+
+    located = locate_faces(pixels, upsample=1, landmarks68=True)
+    if not located:
+        return 0, {name: [] for name in recognizers}
+    return len(located), {name: r.reference_descriptors(pixels, located) for name, r in recognizers.items()}
+
+
+def clean_gallery(recognizers: dict[str, Any]) -> list[dict[str, Any]]:
+    """The photos (copies dropped) with each recognizer's clean descriptor of their largest face; cached."""
+    from camo.face.recognizers import descriptor_distance
+    from camo.images import to_rgb_uint8
+
+    cache = RAW / "gallery.npz"
+    entries: list[dict[str, Any]] = []
+    if cache.exists():
+        data = np.load(cache, allow_pickle=False)
+        meta = json.loads(str(data["meta"]))
+        for i, item in enumerate(meta):
+            entries.append({**item, "path": Path(item["path"]),
+                            "clean": {name: data[f"{i}_{name}"] for name in recognizers}})
+        return entries
+    for person, path in candidate_photos():
+        pixels = to_rgb_uint8(path)
+        count, found = reference(recognizers, pixels)
+        if not count:
+            print(f"skip {path}: no face", file=sys.stderr)
+            continue
+        clean = {name: descriptors[0] for name, descriptors in found.items()}
+        copy = any(e["person"] == person and descriptor_distance(e["clean"]["dlib"], clean["dlib"], "euclidean") < 0.1
+                   for e in entries)
+        if copy:
+            print(f"skip {path}: a copy of an earlier photo of {person}", file=sys.stderr)
+            continue
+        entries.append({"person": person, "path": path, "clean": clean})
+    # Only people with two or more photos stay.
+    counts = {p: sum(e["person"] == p for e in entries) for p in {e["person"] for e in entries}}
+    entries = [e for e in entries if counts[e["person"]] >= 2]
+    RAW.mkdir(parents=True, exist_ok=True)
+    arrays = {f"{i}_{name}": e["clean"][name] for i, e in enumerate(entries) for name in recognizers}
+    meta = json.dumps([{"person": e["person"], "path": str(e["path"])} for e in entries])
+    np.savez(cache, meta=np.array(meta), **arrays)  # type: ignore[arg-type]
+    return entries
+
+
+def score(recognizers: dict[str, Any], gallery: list[dict[str, Any]], index: int,
+          found: dict[str, list[np.ndarray]]) -> dict[str, dict[str, bool]]:
+    """strict / gallery / rank-1 protection of one cloaked file, per recognizer."""
+    from camo.face.recognizers import descriptor_distance
+
+    person = gallery[index]["person"]
+    verdicts = {}
+    for name, recognizer in recognizers.items():
+        faces = found[name]
+        threshold, metric = recognizer.threshold, recognizer.metric
+        distances = [[descriptor_distance(f, e["clean"][name], metric) for e in gallery] for f in faces]
+        same = [j for j, e in enumerate(gallery) if e["person"] == person]
+        strict = all(row[j] > threshold for row in distances for j in same)
+        others = all(row[j] > threshold for row in distances for j in same if j != index)
+        rank1 = all(gallery[int(np.argmin(row))]["person"] != person for row in distances)
+        verdicts[name] = {"strict": strict, "gallery": others, "rank1": rank1, "faces": len(faces),
+                          "min_same": min((row[j] for row in distances for j in same), default=None)}
+    return verdicts
+
+
+def run(args: argparse.Namespace) -> None:
+    import torch
+
+    from camo.face.cloak import cloak, image_similarity, preset
+    from camo.face.recognizers import get_recognizers
+    from camo.images import to_rgb_uint8
+
+    torch.set_num_threads(1)
+    recognizers = evaluators()
+    gallery = clean_gallery(recognizers)
+    config = replace(preset(args.preset), seed=args.seed)
+    changes: dict[str, Any] = {}
+    for field in ("eps", "steps", "momentum", "samples", "jitter", "noise", "texture", "floor", "cap"):
+        value = getattr(args, field)
+        if value is not None:
+            changes[field] = value / 255 if field in ("eps", "noise", "texture") else value
+    if args.resize is not None:
+        changes["resize"] = (args.resize, 1.0)
+    config = replace(config, **changes)
+    members = get_recognizers(args.recognizers)
+    if any(m.name not in MEMBERS for m in members):
+        raise SystemExit("the ensemble may hold only built-in recognizers (the validation recognizer never enters)")
+    out = RAW / f"{args.name}.json"
+    rows: list[dict[str, Any]] = []
+    meta = {"name": args.name, "recognizers": [m.name for m in members], "config": config.to_dict(),
+            "command": " ".join(sys.argv), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+            "photos": len(gallery)}
+    for index, entry in enumerate(gallery[: args.limit or None]):
+        original = to_rgb_uint8(entry["path"])
+        load = os.getloadavg()[0]
+        result = cloak(original, recognizers=members, config=config, verify_result=False)
+        t0 = time.perf_counter()
+        channels = {"png": result.pixels, "jpeg85": jpeg(result.pixels, 85), "down50": downscale(result.pixels, 0.5)}
+        verdicts = {}
+        for channel in CHANNELS if not args.quick else ("png", "jpeg85"):
+            _, found = reference(recognizers, channels[channel])
+            verdicts[channel] = score(recognizers, gallery, index, found)
+            if channel == "png":
+                verify_seconds = time.perf_counter() - t0
+        similarity = image_similarity(original, result.pixels)
+        rows.append({"path": str(entry["path"]), "person": entry["person"], "pixels": int(original.shape[0] *
+                     original.shape[1]), "cloak_seconds": round(result.seconds, 3),
+                     "verify_seconds": round(verify_seconds, 3), "load": round(load, 2),
+                     "ssim": similarity["ssim"], "face_ssim": similarity["face_ssim"], "psnr": similarity["psnr"],
+                     "verdicts": verdicts})
+        meta["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        RAW.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({**meta, "rows": rows}, indent=1))
+        strict = {n: v["strict"] for n, v in verdicts["png"].items()}
+        print(f"[{index + 1}/{len(gallery)}] {entry['path'].name} {result.seconds:.1f}s ssim "
+              f"{similarity['ssim']:.3f}/{similarity['face_ssim']:.3f} strict png {strict}", file=sys.stderr,
+              flush=True)
+
+
+def speed(args: argparse.Namespace) -> None:
+    """A whole ``camo cloak`` job per photo (cloak, save PNG, read back, verify with every member; ensure on) at a
+    preset: wall and CPU seconds (CPU seconds of one thread are what an idle machine's wall time would be), peak RSS.
+    """
+    import tempfile
+
+    import torch
+
+    from camo.face.cloak import cloak_photo, preset
+    from camo.face.recognizers import get_recognizers
+    from camo.images import to_rgb_uint8
+
+    torch.set_num_threads(1)
+    members = get_recognizers(args.recognizers)
+    paths = [p for p in sorted({str(path) for _, path in candidate_photos() if path.suffix != ".pgm"})]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        members[0].faces(to_rgb_uint8(paths[0]))  # load the networks outside the timing
+        for m in members:
+            _ = m.network
+        for path in paths[: args.limit or None]:
+            pixels = to_rgb_uint8(path)
+            if pixels.shape[0] * pixels.shape[1] > 2_000_000:
+                continue
+            load = os.getloadavg()[0]
+            wall, cpu = time.perf_counter(), time.process_time()
+            record = cloak_photo(path, Path(tmp) / "out.png", recognizers=members, config=preset(args.preset),
+                                 ensure=True)
+            rows.append({"path": path, "pixels": int(pixels.shape[0] * pixels.shape[1]),
+                         "faces": 0 if record.result is None else len(record.result.faces),
+                         "wall_s": round(time.perf_counter() - wall, 2),
+                         "cpu_s": round(time.process_time() - cpu, 2), "attempts": record.attempts,
+                         "protected": record.protected, "load": round(load, 2)})
+            print(rows[-1], file=sys.stderr, flush=True)
+            RAW.mkdir(parents=True, exist_ok=True)
+            (RAW / f"speed-{args.preset}.json.txt").write_text(json.dumps({
+                "command": " ".join(sys.argv), "recognizers": args.recognizers, "rows": rows,
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}, indent=1))
+
+
+def big(args: argparse.Namespace) -> None:
+    """One 24 MP photo (a celebrity photo enlarged to 6000×4000 on a grey canvas) through a whole job at a preset."""
+    import tempfile
+
+    import torch
+
+    from camo.face.cloak import cloak_photo, preset
+    from camo.face.recognizers import get_recognizers
+
+    torch.set_num_threads(1)
+    members = get_recognizers(args.recognizers)
+    face = Image.open(FACES / _FR / "examples" / "knn_examples" / "train" / "biden" / "biden.jpg").convert("RGB")
+    canvas = Image.new("RGB", (6000, 4000), (128, 128, 128))
+    face = face.resize((face.width * 3, face.height * 3), Image.Resampling.LANCZOS)
+    canvas.paste(face, (1500, 1000))
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "big.png"
+        canvas.save(source)
+        load = os.getloadavg()[0]
+        wall, cpu = time.perf_counter(), time.process_time()
+        record = cloak_photo(source, Path(tmp) / "out.png", recognizers=members, config=preset(args.preset),
+                             ensure=True)
+        row = {"command": " ".join(sys.argv), "pixels": 24_000_000, "wall_s": round(time.perf_counter() - wall, 1),
+               "cpu_s": round(time.process_time() - cpu, 1), "attempts": record.attempts,
+               "protected": record.protected, "load": round(load, 2),
+               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    print(row)
+    (RAW / f"big-{args.preset}.json.txt").write_text(json.dumps(row, indent=1))
+
+
+def summarise(data: dict[str, Any]) -> dict[str, Any]:
+    rows = data["rows"]
+    n = len(rows)
+    summary: dict[str, Any] = {"n": n, "ssim": statistics.median(r["ssim"] for r in rows),
+                               "face_ssim": statistics.median(r["face_ssim"] for r in rows),
+                               "cloak_s": statistics.median(r["cloak_seconds"] for r in rows),
+                               "verify_s": statistics.median(r["verify_seconds"] for r in rows)}
+    for channel in CHANNELS:
+        if not all(channel in r["verdicts"] for r in rows):
+            continue
+        for name in (*MEMBERS, VALIDATION):
+            for kind in ("strict", "gallery", "rank1"):
+                summary[f"{channel}/{name}/{kind}"] = sum(r["verdicts"][channel][name][kind] for r in rows) / n
+            summary[f"{channel}/{name}/no_face"] = sum(r["verdicts"][channel][name]["faces"] == 0 for r in rows)
+    return summary
+
+
+def _budget(config: dict[str, Any]) -> str:
+    if config.get("texture") is None:
+        return "off (uniform ε)"
+    return f"texture {config['texture'] * 255:.3g}/255, floor {config['floor']}"
+
+
+def table(args: argparse.Namespace) -> None:
+    runs = {p.stem: json.loads(p.read_text()) for p in sorted(RAW.glob("*.json"))}
+    lines = ["# Ensemble cloak: transfer, look, time (bench/ensemble_bench.py)", "",
+             "Generated by `PYTHONPATH=src:. python bench/ensemble_bench.py table` from bench/raw/ensemble/*.json; "
+             "each run's command is listed. Definitions (strict, gallery, rank-1) in the script's docstring. "
+             "**Bold**: a recognizer outside that run's ensemble (leave-one-out or the validation recognizer, "
+             "EdgeFace-XXS, which never enters an ensemble).", ""]
+    points = []
+    for name, data in runs.items():
+        if not data.get("rows"):
+            continue
+        s = summarise(data)
+        members = data["recognizers"]
+        config = data["config"]
+        lines += [f"## {name}: ensemble {'+'.join(members)}, ε {config['eps_255']}/255, {config['steps']} steps, "
+                  f"momentum {config.get('momentum')}, samples {config['samples']}, perceptual budget "
+                  f"{_budget(config)}",
+                  "",
+                  f"`{data['command']}` — {s['n']} of {data['photos']} photos; median SSIM photo {s['ssim']:.4f}, "
+                  f"face region {s['face_ssim']:.4f}; median cloak {s['cloak_s']:.1f} s + reference scoring of 4 "
+                  f"recognizers {s['verify_s']:.1f} s per photo; peak RSS {data.get('peak_rss_mb')} MB; "
+                  f"{data['machine']}, load average median {statistics.median(r['load'] for r in data['rows']):.1f}.",
+                  "", "| channel | recognizer | strict | gallery | rank-1 | no face found |",
+                  "|---|---|---|---|---|---|"]
+        for channel in CHANNELS:
+            for rec in (*MEMBERS, VALIDATION):
+                key = f"{channel}/{rec}"
+                if f"{key}/strict" not in s:
+                    continue
+                label = rec if rec in members else f"**{rec}**"
+                lines.append(f"| {channel} | {label} | {s[key + '/strict']:.0%} | {s[key + '/gallery']:.0%} | "
+                             f"{s[key + '/rank1']:.0%} | {s[key + '/no_face']} |")
+        lines.append("")
+    complete = {name: data for name, data in runs.items() if len(data.get("rows", [])) == data["photos"]}
+    if complete:
+        k = min(len(data["rows"]) for data in complete.values())
+        lines += [f"## Every complete run ({k} photos)", "",
+                  "Strict protection after PNG / JPEG q85; **bold** = outside that run's ensemble.", "",
+                  "| run | ensemble | face SSIM | photo SSIM | dlib | facenet | sface | edgeface |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for name, data in complete.items():
+            s = summarise({**data, "rows": data["rows"][:k]})
+            cells = []
+            for rec in (*MEMBERS, VALIDATION):
+                text = f"{s[f'png/{rec}/strict']:.0%} / {s[f'jpeg85/{rec}/strict']:.0%}"
+                cells.append(text if rec in data["recognizers"] else f"**{text}**")
+            lines.append(f"| {name} | {'+'.join(data['recognizers'])} | {s['face_ssim']:.4f} | {s['ssim']:.4f} | "
+                         + " | ".join(cells) + " |")
+            for rec in (*MEMBERS, VALIDATION):
+                # The curve: left-out members of leave-one-out runs, and EdgeFace for full-ensemble runs (the
+                # leave-one-out runs' EdgeFace figures are in the table; plotted they only pile up at the bottom).
+                plotted = rec in MEMBERS or len(data["recognizers"]) == len(MEMBERS)
+                if rec not in data["recognizers"] and plotted:
+                    points.append((name, rec, s["face_ssim"], s[f"png/{rec}/strict"], s[f"jpeg85/{rec}/strict"]))
+        lines.append("")
+    for path in sorted(RAW.glob("speed-*.json.txt")):
+        data = json.loads(path.read_text())
+        rows = data["rows"]
+        if not rows:
+            continue
+        lines += [f"## Speed: `{data['command']}`", "",
+                  f"A whole job per single-face photo ≤ 2 MP (cloak, save PNG, read back, verify with each of "
+                  f"{data['recognizers']}; --ensure on) on {len(rows)} photos: median wall "
+                  f"{statistics.median(r['wall_s'] for r in rows):.1f} s at a median load average of "
+                  f"{statistics.median(r['load'] for r in rows):.1f} on 2 cores, median CPU time of the one torch "
+                  f"thread {statistics.median(r['cpu_s'] for r in rows):.1f} s (max {max(r['cpu_s'] for r in rows):.1f}"
+                  f" s; what an idle machine's wall time would be, roughly); attempts "
+                  f"{[r['attempts'] for r in rows]}; peak RSS {data['peak_rss_mb']} MB.", ""]
+    for path in sorted(RAW.glob("big-*.json.txt")):
+        row = json.loads(path.read_text())
+        lines += [f"## A 24 MP photo: `{row['command']}`", "",
+                  f"6000×4000, one face: wall {row['wall_s']} s at load average {row['load']}, CPU {row['cpu_s']} s, "
+                  f"attempts {row['attempts']}, protected {row['protected']}, peak RSS {row['peak_rss_mb']} MB.", ""]
+    out = ROOT / "bench" / "ENSEMBLE_RESULTS.md"
+    if points:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(7, 5))
+        markers = {"dlib": "o", "facenet": "s", "sface": "^", VALIDATION: "*"}
+        for name, rec, face_ssim, png, _ in points:
+            ax.scatter(face_ssim, png * 100, marker=markers[rec], s=80 if rec == VALIDATION else 40)
+            ax.annotate(f"{name} → {rec}", (face_ssim, png * 100), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points")
+        ax.set_xlabel("median SSIM over the face region")
+        ax.set_ylabel("strict protection after PNG, unseen recognizer (%)")
+        ax.set_title(f"Transfer vs look ({k} photos): a run and a recognizer outside its ensemble",
+                     fontsize=9)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(ROOT / "bench" / "ensemble_tradeoff.png", dpi=110)
+        lines += [f"## Trade-off (complete runs, {k} photos)", "",
+                  "![trade-off](ensemble_tradeoff.png)", "",
+                  "| run | unseen recognizer | face SSIM | strict PNG | strict JPEG q85 |", "|---|---|---|---|---|"]
+        lines += [f"| {n} | {r} | {f:.4f} | {p:.0%} | {'-' if j is None else f'{j:.0%}'} |"
+                  for n, r, f, p, j in points]
+    out.write_text("\n".join(lines) + "\n")
+    print(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    one = sub.add_parser("run")
+    one.add_argument("--name", required=True)
+    one.add_argument("--preset", default="mid")
+    one.add_argument("--recognizers", default="dlib,facenet,sface")
+    one.add_argument("--eps", type=float, help="in /255")
+    one.add_argument("--steps", type=int)
+    one.add_argument("--momentum", type=float)
+    one.add_argument("--samples", type=int)
+    one.add_argument("--jitter", type=float)
+    one.add_argument("--noise", type=float, help="in /255")
+    one.add_argument("--texture", type=float, help="perceptual budget: full ε where the local σ ≥ this (/255)")
+    one.add_argument("--cap", type=float, help="dodge: a member's distance ÷ threshold stops counting above this")
+    one.add_argument("--floor", type=float, help="perceptual budget: the smallest fraction of ε")
+    one.add_argument("--resize", type=float, help="lower end of the random resize factor")
+    one.add_argument("--seed", type=int, default=0)
+    one.add_argument("--limit", type=int, default=0)
+    one.add_argument("--quick", action="store_true", help="skip the 50 % downscale channel")
+    one.set_defaults(func=run)
+    sub.add_parser("table").set_defaults(func=table)
+    fast = sub.add_parser("speed")
+    fast.add_argument("--preset", default="mid")
+    fast.add_argument("--recognizers", default="dlib,facenet,sface")
+    fast.add_argument("--limit", type=int, default=0)
+    fast.set_defaults(func=speed)
+    large = sub.add_parser("big")
+    large.add_argument("--preset", default="mid")
+    large.add_argument("--recognizers", default="dlib,facenet,sface")
+    large.set_defaults(func=big)
+    args = parser.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
