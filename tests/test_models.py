@@ -133,3 +133,15 @@ def test_training_gives_the_same_weights_whatever_the_callers_thread_count() -> 
             assert torch.get_num_threads() == threads  # the caller's setting is restored
         weights.append(net.state_dict())
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_a_config_next_to_weights_cannot_name_an_arbitrary_factory(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """A .pt + .json pair from elsewhere must not run code: only camo's own builders may be named in a config."""
+    weights = tmp_path / "m.pt"
+    torch.save(small_cnn().state_dict(), weights)
+    (tmp_path / "m.json").write_text(json.dumps({"factory": "builtins:print",
+                                                 "factory_kwargs": {"end": "FACTORY RAN\n"}}))
+    with pytest.raises(ModelError, match="may name only camo's own"):
+        camo.load_model(weights)
+    assert "FACTORY RAN" not in capsys.readouterr().out

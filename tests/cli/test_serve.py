@@ -66,3 +66,10 @@ def test_a_busy_port_is_one_clear_error(capsys: pytest.CaptureFixture[str]) -> N
         port = taken.getsockname()[1]
         assert main(["serve", "--port", str(port)]) == 1
     assert "error: cannot listen on 127.0.0.1" in capsys.readouterr().err
+
+
+def test_a_network_wide_bind_needs_allow_host(capsys: pytest.CaptureFixture[str]) -> None:
+    """The server has no login: listening beyond this machine must be asked for, not a typo away."""
+    assert main(["serve", "--host", "0.0.0.0", "--port", "0"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--allow-host" in err[0] and "no login" in err[0]

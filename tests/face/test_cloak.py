@@ -235,6 +235,10 @@ def test_config_checks_push() -> None:
     with pytest.raises(InputError, match="push"):
         CloakConfig(push=-1)
     assert stronger(replace(PRESETS["low"], push=3.0)).push == 3.0  # type: ignore[union-attr]
+    # --ensure retries keep what the user asked for (the perceptual budget, momentum, EOT), only stronger
+    custom = replace(PRESETS["mid"], texture=8 / 255, momentum=1.0, samples=4, jitter=3.0)
+    retry = stronger(custom)
+    assert retry == replace(custom, eps=PRESETS["high"].eps, steps=PRESETS["high"].steps)
 
 
 def test_verification_counts_a_face_that_was_not_cloaked(cloaked: Any) -> None:

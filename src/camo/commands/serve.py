@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to bind (default: 127.0.0.1, this machine only; anything else exposes your "
-                             "photos to the network: use --allow-host too)")
+                             "photos to the network and needs --allow-host too)")
     parser.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 = any free port)")
     parser.add_argument("--open", action="store_true", help="open the page in the default browser")
     parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
@@ -54,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads < 1:
         raise InputError(f"--threads must be >= 1; got {args.threads}")
+    if not ServeSettings(host=args.host, port=args.port).loopback and not args.allow_host:
+        raise InputError(f"--host {args.host} lets other machines reach this server, which has no login: add "
+                         "--allow-host NAME (the name they will use) to do that on purpose")
     torch.set_num_threads(args.threads)
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     # Bind first: the real port is known before the app is built (its Host check needs it; --port 0 picks one).

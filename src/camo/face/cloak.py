@@ -200,12 +200,12 @@ def preset(name: str, mode: CloakMode = "dodge") -> CloakConfig:
 
 
 def stronger(config: CloakConfig) -> CloakConfig | None:
-    """The next preset stronger than ``config`` (same mode, decoy and seed), or None when there is none."""
+    """The next preset's strength (ε, steps) with every other setting of ``config`` kept (texture, momentum, EOT
+    samples, decoy, seed...), or None when no preset is stronger. Presets differ only in ε and steps."""
     for name in PRESETS:
         candidate = preset(name, config.mode)
         if candidate.eps > config.eps or (candidate.eps == config.eps and candidate.steps > config.steps):
-            return replace(candidate, decoy=config.decoy, seed=config.seed, tolerance=config.tolerance,
-                           push=config.push)
+            return replace(config, eps=candidate.eps, steps=candidate.steps, step_size=candidate.step_size)
     return None
 
 

@@ -114,6 +114,12 @@ def _read_sidecar(path: Path, *, required: bool) -> dict[str, Any]:
         raise ModelError(f"model config {path}: unknown keys {sorted(unknown)}; allowed: {sorted(_SIDECAR_KEYS)}")
     if not isinstance(data.get("factory_kwargs", {}), dict):
         raise ModelError(f"model config {path}: 'factory_kwargs' must be a JSON object")
+    factory = data.get("factory")
+    # A JSON file lying next to weights must not be able to run arbitrary code (a downloaded pair would look like
+    # a safe state dict): it may name camo's own network builders only; the user's own factory is typed by them.
+    if factory is not None and not str(factory).startswith("camo."):
+        raise ModelError(f"model config {path} names the factory {factory!r}; a config may name only camo's own "
+                         "(camo.…); give your own on the command line: --model package.module:factory --weights FILE")
     return data
 
 

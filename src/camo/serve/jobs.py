@@ -235,10 +235,13 @@ class JobStore:
             if item is None:
                 return
             job, work = item
-            if job.cancelled:
+            with self._lock:  # with delete(): a job is either deleted while queued or runs with its folder
+                cancelled = job.cancelled
+                if not cancelled:
+                    job.state = "running"
+            if cancelled:
                 self._end(job, "failed", "cancelled")
                 continue
-            job.state = "running"
             self.publish(job, {"type": "running"})
             try:
                 work(job)
