@@ -131,8 +131,13 @@ def face_landmarks(image: np.ndarray, box: Box) -> np.ndarray:
 
     Shape: image (H, W, 3) -> (5, 2) float64 (integral values).
     """
+    return _predict_points(_shape_predictor(), image, box)
+
+
+def _predict_points(predictor: Any, image: np.ndarray, box: Box) -> np.ndarray:
+    """One dlib shape predictor's points inside a face box. Shape: (H, W, 3) uint8 -> (P, 2) float64."""
     _check_uint8(image)
-    shape = _shape_predictor()(image, _dlib().rectangle(*box))
+    shape = predictor(image, _dlib().rectangle(*box))
     return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
 
 
@@ -152,9 +157,7 @@ def face_landmarks68(image: np.ndarray, box: Box) -> np.ndarray:
 
     Shape: image (H, W, 3) -> (68, 2) float64 (integral values).
     """
-    _check_uint8(image)
-    shape = _shape_predictor68()(image, _dlib().rectangle(*box))
-    return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
+    return _predict_points(_shape_predictor68(), image, box)
 
 
 def arcface_points(landmarks68: np.ndarray) -> np.ndarray:

@@ -26,7 +26,7 @@ from camo.face.network import DlibFaceNet, dlib_model_path, load_dlib_recognizer
 from camo.face.recognizers.base import DescriptorLike, Face, FaceRecognizer, LocatedFace, RecognizerInfo
 from camo.images import ImageSource, to_rgb_uint8
 
-__all__ = ["DEFAULT_TOLERANCE", "DlibRecognizer"]
+__all__ = ["DEFAULT_TOLERANCE", "DlibChipRecognizer", "DlibRecognizer"]
 
 DEFAULT_TOLERANCE = 0.6
 """dlib's and face_recognition's threshold: descriptors closer than this belong to the same person."""
@@ -49,7 +49,30 @@ def _euclidean(value: DescriptorLike) -> np.ndarray:
     return array
 
 
-class DlibRecognizer(FaceRecognizer):
+class DlibChipRecognizer(FaceRecognizer):
+    """A recognizer whose face geometry is dlib's chip (``get_face_chip_details(shape, chip_size, chip_padding)``,
+    from the box and the 5 points) and whose reference runtime is fed dlib's own ``get_face_chip``."""
+
+    chip_size: int
+    chip_padding: float
+
+    def geometry(self, face: LocatedFace) -> ChipGeometry:
+        """dlib's chip of ``chip_size`` px with ``chip_padding`` from the box and the 5 points."""
+        return chip_geometry(face.box, face.landmarks, size=self.chip_size, padding=self.chip_padding)
+
+    def reference_chips(self, pixels: np.ndarray, faces: Sequence[LocatedFace]) -> np.ndarray:
+        """dlib's own chips (``get_face_chip(image, shape, chip_size, chip_padding)``).
+
+        Shape: -> (K, chip_size, chip_size, 3) uint8.
+        """
+        dlib = _dlib()
+        chips = [dlib.get_face_chip(pixels, _full_object_detection(face.box, face.landmarks), self.chip_size,
+                                    self.chip_padding) for face in faces]
+        empty = np.zeros((0, self.chip_size, self.chip_size, 3), np.uint8)
+        return np.stack(chips).astype(np.uint8) if chips else empty
+
+
+class DlibRecognizer(DlibChipRecognizer):
     """dlib's face recognition ResNet: 150×150 dlib chip, 128-D, euclidean, threshold 0.6; reference dlib.
 
     The network loads on first use, not at construction, and is shared by every recognizer in the process.
@@ -84,17 +107,6 @@ class DlibRecognizer(FaceRecognizer):
 
     def _load_network(self) -> DlibFaceNet:
         return load_dlib_recognizer()
-
-    def geometry(self, face: LocatedFace) -> ChipGeometry:
-        """dlib's chip (``get_face_chip_details(shape, 150, 0.25)``) from the box and the 5 points."""
-        return chip_geometry(face.box, face.landmarks, size=self.chip_size, padding=self.chip_padding)
-
-    def reference_chips(self, pixels: np.ndarray, faces: Sequence[LocatedFace]) -> np.ndarray:
-        """dlib's own chips (``get_face_chip(image, shape, 150, 0.25)``). Shape: -> (K, 150, 150, 3) uint8."""
-        dlib = _dlib()
-        chips = [dlib.get_face_chip(pixels, _full_object_detection(face.box, face.landmarks), self.chip_size,
-                                    self.chip_padding) for face in faces]
-        return np.stack(chips).astype(np.uint8) if chips else np.zeros((0, 150, 150, 3), np.uint8)
 
     def reference_encode(self, chips: np.ndarray) -> np.ndarray:
         """dlib's ``compute_face_descriptor`` of 150×150 chips. Shape: (K, 150, 150, 3) uint8 -> (K, 128)."""

@@ -10,14 +10,12 @@ alignment): see :data:`FACENET_THRESHOLD`.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 
 import numpy as np
 from torch import nn
 
-from camo.face.align import ChipGeometry, _dlib, chip_geometry
-from camo.face.recognizers.base import FaceRecognizer, LocatedFace, PixelScaled, RecognizerInfo
-from camo.face.recognizers.dlib_resnet import _full_object_detection
+from camo.face.recognizers.base import PixelScaled, RecognizerInfo
+from camo.face.recognizers.dlib_resnet import DlibChipRecognizer
 
 __all__ = ["FACENET_THRESHOLD", "FaceNetRecognizer"]
 
@@ -39,7 +37,7 @@ def load_facenet_network() -> nn.Module:
     return PixelScaled(load_facenet_net())
 
 
-class FaceNetRecognizer(FaceRecognizer):
+class FaceNetRecognizer(DlibChipRecognizer):
     """FaceNet: 160×160 dlib chip (padding 0.3), 512-D unit vectors, euclidean; reference OpenCV DNN."""
 
     name = "facenet"
@@ -52,17 +50,6 @@ class FaceNetRecognizer(FaceRecognizer):
 
     def _load_network(self) -> nn.Module:
         return load_facenet_network()
-
-    def geometry(self, face: LocatedFace) -> ChipGeometry:
-        """dlib's chip at 160 px with padding 0.3 from the box and the 5 points."""
-        return chip_geometry(face.box, face.landmarks, size=self.chip_size, padding=self.chip_padding)
-
-    def reference_chips(self, pixels: np.ndarray, faces: Sequence[LocatedFace]) -> np.ndarray:
-        """dlib's own ``get_face_chip(image, shape, 160, 0.3)``. Shape: -> (K, 160, 160, 3) uint8."""
-        dlib = _dlib()
-        chips = [dlib.get_face_chip(pixels, _full_object_detection(face.box, face.landmarks), self.chip_size,
-                                    self.chip_padding) for face in faces]
-        return np.stack(chips).astype(np.uint8) if chips else np.zeros((0, 160, 160, 3), np.uint8)
 
     def reference_encode(self, chips: np.ndarray) -> np.ndarray:
         """OpenCV's DNN module on the same frozen graph. Shape: (K, 160, 160, 3) uint8 -> (K, 512)."""
