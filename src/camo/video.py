@@ -42,7 +42,8 @@ from PIL import Image, ImageDraw, ImageFont
 from torch import nn
 
 from camo import images
-from camo.attack_files import AttackSettings, Prediction, attack_one, predict, validate
+from camo.attack_files import AttackSettings, attack_one, predict, validate
+from camo.attack_record import Prediction
 from camo.attacks import apply_patch
 from camo.attacks.core import check_inputs, cross_entropy, frozen, input_gradient, resolve_labels, step
 from camo.choices import LINF_METHODS, PATCH_PLACES, SURVIVAL_CRFS
