@@ -15,6 +15,10 @@ How a name is resolved to a node of the graph:
   through the package's re-exports (``from camo.a.x import name`` in ``camo/a/__init__.py``, at its top level) and
   through ``camo``'s lazy table ``camo._LAZY`` (``from camo import fgsm`` leads to ``camo.attacks``, then on to
   ``camo.attacks.fgsm``). A name the package defines itself (``__version__``) is an edge to the package.
+* The package ``camo`` is a node like any other, whose edges are its ``__init__``'s own imports, the
+  ``TYPE_CHECKING`` block naming the lazy re-exports included: a module that imports the package itself
+  (``import camo``, ``from camo import __version__``) depends on everything the package re-exports, so it must not
+  be one of those modules (import ``camo.errors`` or the submodule you need instead).
 """
 
 from __future__ import annotations
@@ -191,6 +195,17 @@ def describe(cycle: list[Edge], component: set[str]) -> str:
 def test_camo_has_no_import_cycles() -> None:
     found = cycles(import_graph(module_names()))
     assert not found, "import cycles:\n" + "\n".join(describe(*c) for c in found)
+
+
+def test_names_resolve_to_the_module_that_defines_them() -> None:
+    modules = module_names()
+    assert resolve("camo", "images", modules) == "camo.images"             # a submodule
+    assert resolve("camo", "fgsm", modules) == "camo.attacks.fgsm"         # lazy table, then the re-export
+    assert resolve("camo", "InputError", modules) == "camo.errors"         # a top-level re-export
+    assert resolve("camo", "__version__", modules) == "camo"               # defined by the package itself
+    assert resolve("camo.attacks.patch", "apply_patch", modules) == "camo.attacks.patch.geometry"
+    edges = {edge.target for edge in imports_of("camo.cli", modules)}
+    assert {"camo.commands.attack", "camo.commands.train", "camo.errors", "camo"} <= edges
 
 
 def test_the_checker_finds_a_cycle_through_a_function_level_import(tmp_path: Path) -> None:
