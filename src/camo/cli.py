@@ -25,6 +25,7 @@ COMMAND_MODULES: list[str] = [
     "camo.commands.sweep", "camo.commands.best_eps", "camo.commands.grid", "camo.commands.evaluate",
     "camo.commands.report", "camo.commands.patch", "camo.commands.faces", "camo.commands.cloak",
     "camo.commands.serve", "camo.commands.video", "camo.commands.train",
+    "camo.commands.labels", "camo.commands.classify",
 ]
 
 EPILOG_ATTACK = """examples:

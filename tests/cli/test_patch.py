@@ -51,7 +51,7 @@ def test_train_then_eval_from_the_png_gives_the_same_success(tmp_path: Path,
     assert trained["area_fraction"] <= 0.16 and trained["evaluated_on"] == "mnist held-out split"
     assert (tmp_path / "2.examples.png").stat().st_size > 1000
     assert main(["patch", "eval", str(tmp_path / "2.png"), "--model", "mnist", "--images", "mnist",
-                 "--scales", "1,0.5", "--bound", "20", "--json"]) == 0
+                 "--scales", "1,0.5", "--bound", "20", "--out", str(tmp_path), "--json"]) == 0
     record = json.loads(capsys.readouterr().out)
     evaluations = record["evaluations"]
     nominal = next(e for e in evaluations if e["scale"] == 1 and e["placement"] == "random")

@@ -44,7 +44,13 @@ def result_from_dict(data: dict[str, Any]) -> AnyResult:
                              "grid": GridResult}
     kind = data.get("kind") if isinstance(data, dict) else None
     if kind not in kinds:
-        raise InputError(f"not a camo result (its 'kind' is {kind!r}; expected one of {', '.join(kinds)})")
+        from camo.analysis.result_kinds import REPORTED, what_wrote
+
+        readable = ", ".join(REPORTED.values())
+        written_by = what_wrote(data)
+        if written_by is not None:
+            raise InputError(f"{written_by}. camo report makes pages from the results of {readable}")
+        raise InputError(f"not a camo result (its 'kind' is {kind!r}; camo report reads the results of {readable})")
     try:
         return kinds[kind].from_dict(data)
     except (KeyError, TypeError, ValueError) as err:

@@ -30,9 +30,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
 
 def run(args: argparse.Namespace) -> int:
     from camo.analysis.report import load_result, write_report
-    from camo.images import refuse_inputs
+    from camo.commands.outputs import check_outputs
 
-    refuse_inputs(args.out, args.results)
+    check_outputs(files=[args.out], protect=args.results)
     results = [load_result(path) for path in args.results]
     path = write_report(results, args.out, title=args.title)
     if args.json:
