@@ -3,7 +3,9 @@
 On a terminal the bar redraws in place and disappears when the work ends. When stderr is a file or a pipe (a job's
 log, ``2> run.log``) a bar would print nothing at all, so the same ``update`` calls become a start line, a line
 every ``CAMO_PROGRESS_SECONDS`` (default 15) while the work runs — even when the library reports nothing, so a long
-silent step still shows that it is alive — and a closing line with the time taken.
+silent step still shows that it is alive — and a closing line with the time taken. The start line waits for the
+first count or a second of work, whichever comes first: a bad setting the library refuses at once stays one
+``error:`` line.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import TextIO
 #: Environment variable: seconds between two plain progress lines (0: a line at every update).
 INTERVAL_VARIABLE = "CAMO_PROGRESS_SECONDS"
 DEFAULT_INTERVAL = 15.0
+#: Seconds of work after which the start line is printed even without a count.
+START_AFTER = 1.0
 
 
 def format_duration(seconds: float) -> str:
@@ -94,12 +98,19 @@ class PlainProgress:
         self.done = 0
         self.total: int | None = None
         self.value: float | str | None = None
+        self.started_line = False
         self._lock = threading.Lock()
 
     def start(self) -> None:
+        """Print the start line, once."""
+        with self._lock:
+            if self.started_line:
+                return
+            self.started_line = True
         self._print(f"{self.description}: started")
 
     def update(self, done: int, total: int | None, value: float | str | None = None) -> None:
+        self.start()
         with self._lock:
             self.done, self.total, self.value = done, total if total is not None and total > 0 else None, value
         self.tick(self.clock())
@@ -139,6 +150,7 @@ class PlainProgress:
         return f"{self.description}: {', '.join(parts)}"
 
     def finish(self) -> None:
+        self.start()
         self._print(f"{self.description}: done in {format_duration(self.clock() - self.started)}")
 
     def _print(self, line: str) -> None:
@@ -170,11 +182,13 @@ def progress_bar(description: str, *, disable: bool, unit: str = "",
 def _plain(description: str, stream: TextIO, unit: str) -> Iterator[Update]:
     interval = interval_from_environment()
     plain = PlainProgress(description, stream=stream, interval=interval, unit=unit)
-    plain.start()
     stop = threading.Event()
     timer: threading.Thread | None = None
     if interval > 0:
         def beat() -> None:
+            if stop.wait(min(START_AFTER, interval)):
+                return
+            plain.start()
             while not stop.wait(interval / 4):
                 plain.tick(plain.clock())
 
