@@ -80,6 +80,9 @@ def test_file_outputs_are_checked_first_too(files: dict[str, Path], tmp_path: Pa
     weights.mkdir()
     assert main(["train", "--data", "mnist", "--out", str(weights)]) == 1
     assert "robust.pt: a folder of that name exists where camo would write a file" in capsys.readouterr().err
+    assert main(["train", "--data", "mnist", "--out", str(files["image"] / "x.pt")]) == 1
+    assert capsys.readouterr().err == (f"error: --out {files['image'] / 'x.pt'}: {files['image']} is a file, so the "
+                                       "folder cannot be made there. Choose another --out\n")
     report = tmp_path / "r.html"
     report.mkdir()
     assert main(["grid", str(files["image"]), "--out", str(tmp_path / "g"), "--report", str(report)]) == 1

@@ -55,15 +55,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
 
 
 def run(args: argparse.Namespace) -> int:
+    stem = args.image.stem
+    data, figure = args.out / f"{stem}.best-eps.json", args.out / f"{stem}.best-eps.png"
+    check_outputs(args.out, [data, figure], protect=[args.image])  # before any heavy import
+    if args.report:
+        check_outputs(files=[args.report], protect=[args.image], option="--report")
     from camo.analysis.best_eps import best_eps
     from camo.analysis.plots import best_eps_figure
     from camo.images import write_bytes_atomic
 
-    stem = args.image.stem
-    data, figure = args.out / f"{stem}.best-eps.json", args.out / f"{stem}.best-eps.png"
-    check_outputs(args.out, [data, figure], protect=[args.image])
-    if args.report:
-        check_outputs(files=[args.report], protect=[args.image], option="--report")
     model = load_model_from_args(args)
     target = model.label_index(args.target)
     x = load_image_for(model, args.image)

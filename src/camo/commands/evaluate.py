@@ -63,15 +63,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
 
 
 def run(args: argparse.Namespace) -> int:
-    from camo.analysis.evaluate import check_settings, evaluate, load_dataset
-    from camo.analysis.plots import accuracy_figure, confusion_figure
     from camo.commands.outputs import check_outputs
-    from camo.images import write_bytes_atomic
 
-    methods, _ = check_settings([m.strip() for m in args.method.split(",") if m.strip()], args.eps)
     check_outputs(args.out, [args.out / "evaluation.json", args.out / "evaluation.csv", args.out / "accuracy.png"])
     if args.report:
         check_outputs(files=[args.report], option="--report")
+    from camo.analysis.evaluate import check_settings, evaluate, load_dataset
+    from camo.analysis.plots import accuracy_figure, confusion_figure
+    from camo.images import write_bytes_atomic
+
+    methods, _ = check_settings([m.strip() for m in args.method.split(",") if m.strip()], args.eps)
     model = load_model_from_args(args)
     x, y, description = load_dataset(args.data, model, root=args.data_root, limit=args.limit, seed=args.seed)
     with progress_bar(f"{', '.join(methods)} on {len(x)} images", disable=args.json) as update:

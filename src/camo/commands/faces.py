@@ -10,7 +10,7 @@ from typing import Any
 from camo.cli import emit_json
 from camo.commands import console, progress_bar
 from camo.commands.inputs import expand_images, output_names
-from camo.commands.outputs import check_outputs
+from camo.commands.outputs import check_folder, check_outputs
 
 EPILOG = """examples:
   camo faces obama.jpg obama2.jpg biden.jpg
@@ -72,6 +72,7 @@ def _recognizers(args: argparse.Namespace) -> list[Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_folder(args.out)  # before any heavy import: a second, not five
     import numpy as np
     from rich.table import Table
 

@@ -47,14 +47,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
 
 
 def run(args: argparse.Namespace) -> int:
+    figure, data = args.out / f"{args.image.stem}.grid.png", args.out / f"{args.image.stem}.grid.json"
+    check_outputs(args.out, [figure, data], protect=[args.image])  # before any heavy import: a second, not five
+    if args.report:
+        check_outputs(files=[args.report], protect=[args.image], option="--report")
     from camo.analysis.grid import grid
     from camo.analysis.plots import grid_figure
     from camo.images import write_bytes_atomic
 
-    figure, data = args.out / f"{args.image.stem}.grid.png", args.out / f"{args.image.stem}.grid.json"
-    check_outputs(args.out, [figure, data], protect=[args.image])
-    if args.report:
-        check_outputs(files=[args.report], protect=[args.image], option="--report")
     model = load_model_from_args(args)
     x = load_image_for(model, args.image)
     what = f"grid: {args.image.name} towards every class, {args.method} ε = {format_eps(args.eps)}"

@@ -28,21 +28,24 @@ def _existing_ancestor(path: Path) -> Path:
     return Path(".")
 
 
-def check_folder(folder: Path, *, option: str = "--out") -> None:
+def check_folder(folder: Path, *, option: str = "--out", given: Path | None = None) -> None:
     """Raise :class:`InputError` unless ``folder`` is a folder, or can be made and written into.
+
+    ``given`` is what the user wrote when ``folder`` is derived from it (the folder of an output file).
 
     Raises:
         InputError: a file is there or above it, or the nearest existing folder is not writable.
     """
-    if folder.exists() and not folder.is_dir():
+    shown = folder if given is None else given
+    if given is None and folder.exists() and not folder.is_dir():
         raise InputError(f"{option} {folder}: a file of that name exists; it must name a folder. "
                          f"Choose another {option}")
     ancestor = _existing_ancestor(folder)
     if not ancestor.is_dir():
-        raise InputError(f"{option} {folder}: {ancestor} is a file, so the folder cannot be made there. "
+        raise InputError(f"{option} {shown}: {ancestor} is a file, so the folder cannot be made there. "
                          f"Choose another {option}")
     if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise InputError(f"{option} {folder}: no permission to write in {ancestor}")
+        raise InputError(f"{option} {shown}: no permission to write in {ancestor}")
 
 
 def check_outputs(folder: Path | None = None, files: Iterable[Path] = (), *,
@@ -58,14 +61,13 @@ def check_outputs(folder: Path | None = None, files: Iterable[Path] = (), *,
     Raises:
         InputError: an output that cannot be written; nothing has been done yet.
     """
-    from camo.images import refuse_inputs
-
     if folder is not None:
         check_folder(folder, option=option)
-    inputs = list(protect)
+    inputs = {Path(p).resolve() for p in protect}
     for path in files:
         if path.is_dir():
             raise InputError(f"{path}: a folder of that name exists where camo would write a file. "
                              f"Choose another {option}")
-        check_folder(path.parent, option=option)
-        refuse_inputs(path, inputs)
+        check_folder(path.parent, option=option, given=path)
+        if path.resolve() in inputs:  # as camo.images.refuse_inputs says it, without importing torch for it
+            raise InputError(f"{path}: refusing to overwrite an input file; choose another output folder")

@@ -249,14 +249,16 @@ def _fits(x: torch.Tensor, model: Any, description: str) -> None:
 
 
 def cmd_grow(args: argparse.Namespace) -> int:
+    check_folder(args.out)  # before any heavy import
     from camo.analysis.patch_figures import save_grown
     from camo.attacks.patch import grow_patch
 
-    check_folder(args.out)
     model = load_model_from_args(args)
-    with progress_bar(f"growing a patch towards {args.target}", disable=args.json or args.quiet) as update:
+    with progress_bar(f"growing a patch towards {args.target}", disable=args.json or args.quiet,
+                      unit="steps") as update:
         result = grow_patch(model, args.target, size=args.size, steps=args.steps, step_size=args.step_size,
-                            final_step_size=args.final_step_size, stop_at=args.stop_at, callback=update)
+                            final_step_size=args.final_step_size, stop_at=args.stop_at,
+                            callback=lambda k, n, p: update(k, n, f"p(target) {p:.2f}"))
     out: Path = args.out
     record = save_grown(result, out)
     name = Path(record["png"]).stem
@@ -270,12 +272,12 @@ def cmd_grow(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    out: Path = args.out
+    check_folder(out)  # before any heavy import
     from camo.analysis.patch_figures import examples_figure, file_stem, save_figure
     from camo.attacks.patch import TrainSettings, universal_patch
     from camo.images import save
 
-    out: Path = args.out
-    check_folder(out)
     model = load_model_from_args(args)
     target = model.label_index(args.target)
     name = file_stem(str(model.label_name(target)))
@@ -299,9 +301,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         from camo.attacks.patch import flip_and_jitter
 
         augment = flip_and_jitter
-    with progress_bar(f"training a patch towards {args.target}", disable=args.json or args.quiet) as update:
+    with progress_bar(f"training a patch towards {args.target}", disable=args.json or args.quiet,
+                      unit="steps") as update:
         trained = universal_patch(model, x_train, target, test_images=x_test, test_labels=y_test,
-                                  settings=settings, augment=augment, callback=update)
+                                  settings=settings, augment=augment,
+                                  callback=lambda k, n, s: update(k, n, f"batch success {s:.0%}"))
     result, evaluation = trained.result, trained.evaluation
     png = save(result.patch, out / f"{name}.png", protect=protect)
     save_figure(examples_figure(trained.quantized, evaluation), out / f"{name}.examples.png", protect=protect)
@@ -321,6 +325,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
+    check_folder(args.out)  # before any heavy import
     import torch
 
     from camo import images
@@ -368,6 +373,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    check_folder(args.out)  # before any heavy import
     from camo import images
     from camo.analysis.patch_figures import examples_figure, report_figure, save_figure
     from camo.attacks.patch import patch_bound, patch_report
@@ -390,9 +396,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     model = load_model_from_args(args)
     patch = images.load(patch_path, channels=model.channels)[0]
     x, labels, text = load_image_set(args.images, model, split="test")
-    with progress_bar("evaluating", disable=args.json or args.quiet) as update:
+    with progress_bar(f"patch eval: {patch_path.name} on {text}", disable=args.json or args.quiet,
+                      unit="sizes and placements") as update:
         report = patch_report(model, patch, x, target, labels=labels, scales=args.scales, seed=args.seed,
-                              callback=update)
+                              callback=lambda k, n, s: update(k, n, f"success {s:.0%}"))
     save_figure(report_figure(report), outputs[0], protect=protect)
     nominal = next((e for e in report.evaluations if e.scale == 1.0 and e.placement == "random"),
                    report.evaluations[0])

@@ -29,10 +29,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
 
 
 def run(args: argparse.Namespace) -> int:
-    from camo.analysis.report import load_result, write_report
     from camo.commands.outputs import check_outputs
 
     check_outputs(files=[args.out], protect=args.results)
+    from camo.analysis.report import load_result, write_report
+
     results = [load_result(path) for path in args.results]
     path = write_report(results, args.out, title=args.title)
     if args.json:

@@ -49,16 +49,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
 
 
 def run(args: argparse.Namespace) -> int:
+    out: Path = args.out
+    stem = args.image.stem
+    paths = [out / f"{stem}.sweep.{suffix}" for suffix in ("png", "csv", "json")]
+    check_outputs(out, paths, protect=[args.image])  # before any heavy import
+    if args.report:
+        check_outputs(files=[args.report], protect=[args.image], option="--report")
     from camo.analysis.plots import sweep_figure
     from camo.analysis.sweep import sweep
     from camo.images import write_bytes_atomic
 
-    out: Path = args.out
-    stem = args.image.stem
-    paths = [out / f"{stem}.sweep.{suffix}" for suffix in ("png", "csv", "json")]
-    check_outputs(out, paths, protect=[args.image])
-    if args.report:
-        check_outputs(files=[args.report], protect=[args.image], option="--report")
     model = load_model_from_args(args)
     label = model.label_index(args.label)
     x = load_image_for(model, args.image)

@@ -114,16 +114,17 @@ def _network(arch: str, data: Any) -> tuple[Any, str, dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from camo.errors import InputError, ModelError
-    from camo.models.classifier import Classifier
-    from camo.train import TrainConfig, image_folder, mnist_data, save_model, train
-    from camo.train.loop import EpochReport
 
     if args.out.suffix != ".pt":
         raise InputError(f"--out {args.out}: the weights file must end in .pt")
     check_outputs(files=[args.out, args.out.with_suffix(".json"), args.out.with_suffix(".training.json")])
+    import torch
+
+    from camo.models.classifier import Classifier
+    from camo.train import TrainConfig, image_folder, mnist_data, save_model, train
+    from camo.train.loop import EpochReport
+
     data_path = Path(args.data)
     if args.data == "mnist":
         data = mnist_data(augment=not args.no_augment)

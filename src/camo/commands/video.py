@@ -107,6 +107,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
 
 
 def run(args: argparse.Namespace) -> int:
+    check_folder(args.out)  # before any heavy import
     from camo.video import VideoSettings, attack_video, open_video
 
     if args.patch is not None and args.method is not None:
@@ -118,7 +119,6 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, window=args.window, window_fit=args.window_fit,
         patch=str(args.patch) if args.patch is not None else None, place=args.place, at=args.at, crf=args.crf,
         survival_crfs=args.survival_crfs, fps=args.fps, gif=not args.no_gif)
-    check_folder(args.out)
     open_video(args.input, fps=args.fps)  # a bad input fails in a second, before the model loads
     model = load_model_from_args(args)
     what = f"patch {args.patch.name}" if args.patch else f"{settings.method} ε = {format_eps(settings.eps)}"
