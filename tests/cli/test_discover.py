@@ -31,6 +31,13 @@ def test_labels_search_whole_words_first(capsys: pytest.CaptureFixture[str]) -> 
     assert capsys.readouterr().out == "859  toaster\n"
 
 
+def test_builtin_names_agree_with_the_zoo() -> None:
+    from camo.choices import BUILTIN_MODELS
+    from camo.models.zoo import BUILTIN
+
+    assert sorted(BUILTIN_MODELS) == sorted(BUILTIN)
+
+
 def test_labels_all_and_none(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["labels", "--model", "MNIST"]) == 0
     assert capsys.readouterr().out.splitlines() == [f"{d}  {d}" for d in range(10)]
@@ -40,7 +47,7 @@ def test_labels_all_and_none(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_an_unknown_label_lists_labels_holding_the_word() -> None:
-    from camo.models.names import label_hint
+    from camo.names import label_hint
 
     labels = ["tabby, tabby cat", "tiger cat", "crate", "coast", "vat", "catamaran"]
     assert label_hint(labels, "cat") == "; labels with 'cat': 'tabby', 'tiger cat', 'catamaran'"

@@ -32,12 +32,12 @@ def _labels(args: argparse.Namespace) -> tuple[str, list[str]]:
     """The model's name and labels; the built-ins' without loading their weights."""
     from pathlib import Path
 
+    from camo.choices import BUILTIN_MODELS
     from camo.errors import ModelError
-    from camo.models.names import builtin_name
-    from camo.models.zoo import BUILTIN
+    from camo.names import builtin_name
 
     plain = args.weights is None and args.model_config is None and not Path(args.model).exists()
-    name = builtin_name(args.model, BUILTIN) if plain else None
+    name = builtin_name(args.model, BUILTIN_MODELS) if plain else None
     if name == "imagenet":
         from camo.models.zoo import imagenet_labels
 
@@ -53,7 +53,7 @@ def _labels(args: argparse.Namespace) -> tuple[str, list[str]]:
 
 def run(args: argparse.Namespace) -> int:
     from camo.errors import LabelError
-    from camo.models.names import label_hint, search_labels
+    from camo.names import label_hint, search_labels
 
     name, labels = _labels(args)
     found = search_labels(labels, args.search)

@@ -110,7 +110,7 @@ class Classifier(nn.Module):
         for i, name in enumerate(self.labels):
             if wanted in (_normalise(part) for part in name.split(",")):
                 return i
-        from camo.models.names import label_hint
+        from camo.names import label_hint
 
         raise LabelError(f"unknown label {label!r} for {self.name}{label_hint(self.labels, label)}")
 

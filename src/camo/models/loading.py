@@ -60,7 +60,7 @@ def load_model(
     Raises:
         ModelError: unknown name, unreadable file, factory that cannot be imported or called.
     """
-    from camo.models.names import builtin_name, unknown_model
+    from camo.names import builtin_name, unknown_model
 
     spec = str(name_or_path)
     path = Path(spec)

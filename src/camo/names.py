@@ -2,7 +2,7 @@
 
 ``search_labels(labels, "cat")`` finds 'tiger cat', 'Persian cat', 'Egyptian cat' (whole words first, then labels
 that merely contain the text, such as 'wildcat'); :func:`builtin_name` maps ``ImageNet`` to ``imagenet`` and says
-"did you mean" for a near miss.
+"did you mean" for a near miss. Importable without torch, so that ``camo labels`` answers at once.
 """
 
 from __future__ import annotations
