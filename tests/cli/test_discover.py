@@ -1,6 +1,6 @@
 """Finding one's way (issue 20, part 5): labels with search, model names in any case with "did you mean",
-``camo classify`` on files as saved, ``camo report`` naming what reads each camo JSON, folders and outputs that
-never collide."""
+``camo classify`` on files as saved, ``camo report`` on attack results and naming what shows every other camo JSON,
+folders and outputs that never collide."""
 
 from __future__ import annotations
 
@@ -86,23 +86,29 @@ def test_classify_files_and_folders_as_saved(seven: Path, tmp_path: Path, capsys
     assert "missing.png: no such file or folder" in capsys.readouterr().err
 
 
-def test_report_names_the_command_behind_other_camo_json(seven: Path, tmp_path: Path,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_takes_attack_results_and_names_the_command_behind_other_json(
+        seven: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "adv"
     assert main(["attack", str(seven), "--model", "mnist", "--eps", "0.2", "--out", str(out), "--json"]) == 0
-    capsys.readouterr()
-    assert main(["report", str(out / "results.json"), "--out", str(tmp_path / "r.html")]) == 1
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "camo attack's results.json" in err[0] and "camo classify" in err[0]
-    assert "camo sweep, camo best-eps, camo evaluate, camo grid" in err[0]
-    assert not (tmp_path / "r.html").exists()
+    record = json.loads(capsys.readouterr().out)["results"][0]
+    moved = tmp_path / "moved"
+    out.rename(moved)  # figures are read from beside the JSON, wherever the folder went
+    assert main(["report", str(moved / "results.json"), "--out", str(tmp_path / "r.html")]) == 0
+    page = (tmp_path / "r.html").read_text()
+    assert "Attack: mnist, fgsm, ε = 51/255, away from the clean label" in page
+    assert page.count("data:image/png;base64,") == 1 and "seven.png" in page
+    fooled = record["saved"]["index"] != record["original"]["index"]
+    assert f"{int(fooled)} of 1 saved PNG files meet the goal" in page
     cloak = tmp_path / "cloak.json"
     cloak.write_text(json.dumps({"out": "c", "config": {}, "recognizers": ["dlib"], "photos": []}))
-    assert main(["report", str(cloak), "--out", str(tmp_path / "r.html")]) == 1
-    assert "camo cloak ... --report FILE.html" in capsys.readouterr().err
+    assert main(["report", str(cloak), "--out", str(tmp_path / "c.html")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "camo cloak's summary" in err[0] and "camo cloak ... --report FILE.html" in err[0]
+    assert "camo sweep, camo best-eps, camo evaluate, camo grid, camo attack (results.json)" in err[0]
+    assert not (tmp_path / "c.html").exists()
     other = tmp_path / "other.json"
     other.write_text("{}")
-    assert main(["report", str(other), "--out", str(tmp_path / "r.html")]) == 1
+    assert main(["report", str(other), "--out", str(tmp_path / "c.html")]) == 1
     assert "not a camo result" in capsys.readouterr().err
 
 

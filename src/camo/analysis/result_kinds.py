@@ -1,17 +1,19 @@
 """Which camo command wrote a JSON file, for the files ``camo report`` does not turn into a page.
 
-``camo report`` makes pages from sweep, best-eps, evaluate and grid results. Every other JSON file camo writes
-already comes with its own figures or report; :func:`what_wrote` names the command and says where to look, so that
-``camo report results.json`` answers "camo attack's results: its figures are beside it" instead of "not a camo
-result".
+``camo report`` makes pages from sweep, best-eps, evaluate, grid and attack results. Every other JSON file camo
+writes already comes with its own figures or report; :func:`what_wrote` names the command and says where to look,
+so that ``camo report cloak.json`` answers "camo cloak's summary: its report comes from --report" instead of "not a
+camo result".
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-#: The result kinds ``camo report`` turns into page sections, and the commands that write them.
-REPORTED = {"sweep": "camo sweep", "best_eps": "camo best-eps", "evaluation": "camo evaluate", "grid": "camo grid"}
+#: The result kinds ``camo report`` turns into page sections, and the commands that write them (``camo attack``'s
+#: results.json is recognised by its shape: see :mod:`camo.analysis.attack_report`).
+REPORTED = {"sweep": "camo sweep", "best_eps": "camo best-eps", "evaluation": "camo evaluate", "grid": "camo grid",
+            "attack": "camo attack (results.json)"}
 
 
 def _has(data: dict[str, Any], *keys: str) -> bool:
@@ -31,10 +33,6 @@ def what_wrote(data: Any) -> str | None:
                 "which writes <patch>.eval.png and .eval.json")
     if _has(data, "patch", "evaluations"):
         return "camo patch eval's result; its figures are <patch>.eval.png and <patch>.eval-examples.png beside it"
-    if _has(data, "settings", "results") and all(isinstance(r, dict) and "adversarial" in r
-                                                  for r in data["results"]):
-        return ("camo attack's results.json; each image's figure (<stem>.figure.png) and adversarial file are in "
-                "the same folder, and 'camo classify' re-checks any of them")
     if _has(data, "config", "recognizers", "photos"):
         return "camo cloak's summary (cloak.json); its HTML report comes from 'camo cloak ... --report FILE.html'"
     if _has(data, "recognizer", "distances") or (_has(data, "recognizers") and isinstance(data["recognizers"], list)

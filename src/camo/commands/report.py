@@ -10,8 +10,11 @@ from camo.cli import emit_json
 EPILOG = """examples:
   camo report camo-evaluate/evaluation.json --out robustness.html
   camo report camo-sweep/digit.sweep.json best/digit.best-eps.json --out digit.html --title "digit 7"
+  camo report adv/results.json --out attack.html
 
-RESULT.json files are written by camo sweep, best-eps (--out), evaluate and grid, or are their --json output.
+RESULT.json files are written by camo sweep, best-eps, evaluate and grid (or are their --json output), and camo
+attack's results.json (its figures are read from beside it). Other camo JSON files get a message naming what
+shows them.
 The page embeds every figure (base64 data URIs): one file, no external references.
 """
 
