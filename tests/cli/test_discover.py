@@ -133,8 +133,10 @@ def test_same_stems_from_different_folders_do_not_collide(tmp_path: Path,
     assert "empty: no such file or folder" in capsys.readouterr().err
 
 
-def test_faces_takes_folders_and_names_outputs_apart(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_faces_takes_folders_and_names_outputs_apart(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("dlib", reason="camo faces needs dlib (dlib-bin)")
+    monkeypatch.setenv("CAMO_PROGRESS_SECONDS", "0")
     (tmp_path / "cloaked").mkdir()
     Image.new("RGB", (60, 40), "white").save(tmp_path / "obama.jpg")
     Image.new("RGB", (60, 40), "grey").save(tmp_path / "cloaked" / "obama.png")
@@ -143,3 +145,4 @@ def test_faces_takes_folders_and_names_outputs_apart(tmp_path: Path, capsys: pyt
     assert sorted(p.name for p in out.iterdir()) == ["cloaked_obama.faces.png", "faces.json", "obama.faces.png"]
     err = capsys.readouterr().err
     assert f"{tmp_path / 'cloaked' / 'obama.png'}: no face found" in err
+    assert "faces: 2 photos, dlib: started" in err and "faces: 2 photos, dlib: done in" in err  # progress in a log

@@ -126,3 +126,16 @@ def test_evaluate_shows_progress_in_a_log(tmp_path: Path, capsys: pytest.Capture
                  "--out", str(tmp_path)]) == 0
     err = capsys.readouterr().err
     assert "fgsm on 8 images: started" in err and "(100%)" in err and "fgsm on 8 images: done in" in err
+
+
+@pytest.mark.usefixtures("every_update")
+def test_patch_eval_and_its_bound_show_progress_in_a_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from PIL import Image
+
+    Image.new("L", (6, 6), 255).save(tmp_path / "p.png")
+    assert main(["patch", "eval", str(tmp_path / "p.png"), "--model", "mnist", "--target", "3", "--images", "mnist",
+                 "--scales", "1", "--bound", "2", "--out", str(tmp_path / "e")]) == 0
+    err = capsys.readouterr().err
+    assert "patch eval: p.png on mnist held-out split: started" in err and "sizes and placements (100%)" in err
+    assert "per-image bound: a patch for each of 2 images alone: started" in err
+    assert "per-image bound: a patch for each of 2 images alone: done in" in err

@@ -11,6 +11,7 @@ from camo.commands import (
     console,
     load_image_for,
     parse_eps_list,
+    progress_bar,
     write_json,
     write_report_if_asked,
     write_text,
@@ -62,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
     model = load_model_from_args(args)
     label = model.label_index(args.label)
     x = load_image_for(model, args.image)
-    result = sweep(model, x, label, args.eps, top_k=args.top_k, source=args.image.name)
+    with progress_bar(f"sweep: {args.image.name} along {args.label}, {len(args.eps)} ε",
+                      disable=args.json or args.quiet):  # one gradient, then forward passes: start, beats, end
+        result = sweep(model, x, label, args.eps, top_k=args.top_k, source=args.image.name)
     write_bytes_atomic(sweep_figure(result), paths[0])
     write_text(result.csv(), paths[1])
     write_json(result, paths[2])
