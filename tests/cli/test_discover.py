@@ -146,3 +146,10 @@ def test_faces_takes_folders_and_names_outputs_apart(tmp_path: Path, capsys: pyt
     err = capsys.readouterr().err
     assert f"{tmp_path / 'cloaked' / 'obama.png'}: no face found" in err
     assert "faces: 2 photos, dlib: started" in err and "faces: 2 photos, dlib: done in" in err  # progress in a log
+
+
+@pytest.mark.parametrize("command", ["labels", "classify"])
+def test_new_commands_have_help_with_examples(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main([command, "--help"])
+    assert done.value.code == 0 and f"camo {command} " in capsys.readouterr().out.split("examples:")[1]
