@@ -14,11 +14,13 @@ from collections.abc import Callable, Sequence
 from camo.commands import (
     attack,
     best_eps,
+    classify,
     cloak,
     demo,
     evaluate,
     faces,
     grid,
+    labels,
     models,
     patch,
     report,
@@ -33,7 +35,8 @@ log = logging.getLogger("camo")
 
 #: Every command, in the order ``camo --help`` lists them: each module's ``register(sub, common)`` adds its parser
 #: (see :mod:`camo.commands`). A new command is a module in ``camo/commands/``, imported above and listed here.
-COMMANDS = (attack, models, demo, sweep, best_eps, grid, evaluate, report, patch, faces, cloak, serve, video, train)
+COMMANDS = (attack, models, demo, sweep, best_eps, grid, evaluate, report, patch, faces, cloak, serve, video, train,
+            labels, classify)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,7 +20,7 @@ from camo.analysis.sweep import SweepResult
 from camo.errors import InputError
 from camo.images import write_bytes_atomic
 
-AnyResult = Any  # SweepResult | BestEpsResult | EvaluationResult | GridResult
+AnyResult = Any  # SweepResult | BestEpsResult | EvaluationResult | GridResult | AttackResults
 
 _STYLE = (
     "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;"
@@ -44,7 +44,13 @@ def result_from_dict(data: dict[str, Any]) -> AnyResult:
                              "grid": GridResult}
     kind = data.get("kind") if isinstance(data, dict) else None
     if kind not in kinds:
-        raise InputError(f"not a camo result (its 'kind' is {kind!r}; expected one of {', '.join(kinds)})")
+        from camo.analysis.result_kinds import REPORTED, what_wrote
+
+        readable = ", ".join(REPORTED.values())
+        written_by = what_wrote(data)
+        if written_by is not None:
+            raise InputError(f"{written_by}. camo report makes pages from the results of {readable}")
+        raise InputError(f"not a camo result (its 'kind' is {kind!r}; camo report reads the results of {readable})")
     try:
         return kinds[kind].from_dict(data)
     except (KeyError, TypeError, ValueError) as err:
@@ -52,7 +58,8 @@ def result_from_dict(data: dict[str, Any]) -> AnyResult:
 
 
 def load_result(path: str | os.PathLike[str]) -> AnyResult:
-    """Read a result JSON file written by ``camo sweep/best-eps/evaluate/grid`` (or their ``--json``).
+    """Read a result JSON file written by ``camo sweep/best-eps/evaluate/grid`` (or their ``--json``), or the
+    ``results.json`` of ``camo attack``.
 
     Raises:
         InputError: missing file, not JSON, or not a camo result.
@@ -64,6 +71,10 @@ def load_result(path: str | os.PathLike[str]) -> AnyResult:
         raise InputError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise InputError(f"{path}: not a JSON file ({err})") from None
+    from camo.analysis.attack_report import AttackResults, is_attack_results
+
+    if is_attack_results(data):  # camo attack's results.json: its figures are read from beside it
+        return AttackResults.from_file(path, data)
     try:
         return result_from_dict(data)
     except InputError as err:
@@ -168,6 +179,7 @@ def report_html(results: Sequence[AnyResult], *, title: str = "camo report") -> 
     Raises:
         InputError: no results, or an object that is not a camo result.
     """
+    from camo.analysis.attack_report import AttackResults, attack_section
     from camo.analysis.grid import GridResult
 
     if not results:
@@ -185,6 +197,8 @@ def report_html(results: Sequence[AnyResult], *, title: str = "camo report") -> 
             sections.append(_evaluation_section(r))
         elif isinstance(r, GridResult):
             sections.append(_grid_section(r))
+        elif isinstance(r, AttackResults):
+            sections.append(attack_section(r, _img, _table))
         else:
             raise InputError(f"cannot report a {type(r).__name__}")
     return ("<!doctype html><html lang='en'><head><meta charset='utf-8'>"

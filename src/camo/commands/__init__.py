@@ -18,10 +18,11 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
+
+from camo.commands.progress import progress_bar as progress_bar
 
 
 class Result(Protocol):
@@ -121,32 +122,9 @@ def write_report_if_asked(args: argparse.Namespace, results: Sequence[Result],
     write_report(list(results), args.report)
 
 
-@contextmanager
-def progress_bar(description: str, *, disable: bool) -> Iterator[Any]:
-    """A rich progress bar on stderr; yields ``update(done, total, value=None)`` (a value, e.g. p(target) so far,
-    is shown beside the count)."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[value]}"),
-               TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True, disable=disable) as progress:
-        task = progress.add_task(description, total=None, value="")
-
-        def update(done: int, total: int, value: float | None = None) -> None:
-            progress.update(task, completed=done, total=total, value="" if value is None else f"{value:.2f}")
-
-        yield update
-
-
 def console() -> Any:
-    from rich.console import Console
+    """The console tables and messages go to: stderr; at full width when stderr is not a terminal (a log keeps
+    whole file names instead of ``p2/obama.j…`` cut at 80 columns)."""
+    from camo.commands.display import stderr_console
 
-    return Console(stderr=True)
+    return stderr_console()
