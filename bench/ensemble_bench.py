@@ -181,7 +181,8 @@ def run(args: argparse.Namespace) -> None:
     gallery = clean_gallery(recognizers)
     config = replace(preset(args.preset), seed=args.seed)
     changes: dict[str, Any] = {}
-    for field in ("eps", "steps", "momentum", "samples", "jitter", "noise", "texture", "floor", "cap"):
+    for field in ("eps", "steps", "momentum", "samples", "jitter", "noise", "texture", "floor", "cap", "smooth",
+                  "blur"):
         value = getattr(args, field)
         if value is not None:
             changes[field] = value / 255 if field in ("eps", "noise", "texture") else value
@@ -434,6 +435,8 @@ def main() -> None:
     one.add_argument("--texture", type=float, help="perceptual budget: full ε where the local σ ≥ this (/255)")
     one.add_argument("--cap", type=float, help="dodge: a member's distance ÷ threshold stops counting above this")
     one.add_argument("--floor", type=float, help="perceptual budget: the smallest fraction of ε")
+    one.add_argument("--smooth", type=float, help="low-frequency cloak: Gaussian σ of the change, chip pixels")
+    one.add_argument("--blur", type=float, help="EOT: largest Gaussian blur σ of a copy, chip pixels")
     one.add_argument("--resize", type=float, help="lower end of the random resize factor")
     one.add_argument("--seed", type=int, default=0)
     one.add_argument("--limit", type=int, default=0)
