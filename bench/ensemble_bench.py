@@ -198,6 +198,8 @@ def run(args: argparse.Namespace) -> None:
             "command": " ".join(sys.argv), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
             "photos": len(gallery)}
     for index, entry in enumerate(gallery[: args.limit or None]):
+        if args.match and args.match not in str(entry["path"]):
+            continue
         original = to_rgb_uint8(entry["path"])
         load = os.getloadavg()[0]
         result = cloak(original, recognizers=members, config=config, verify_result=False)
@@ -440,6 +442,7 @@ def main() -> None:
     one.add_argument("--resize", type=float, help="lower end of the random resize factor")
     one.add_argument("--seed", type=int, default=0)
     one.add_argument("--limit", type=int, default=0)
+    one.add_argument("--match", help="only photos whose path contains this (e.g. orl_att_faces)")
     one.add_argument("--quick", action="store_true", help="skip the 50 % downscale channel")
     one.set_defaults(func=run)
     sub.add_parser("table").set_defaults(func=table)

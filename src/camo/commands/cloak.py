@@ -49,6 +49,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
                         help="perceptual budget: each pixel gets ε × min(1, local contrast / SIGMA), at least a "
                              "quarter of ε, so flat skin changes less than hair and edges, e.g. 8/255 (default: off, "
                              "uniform ε; see bench/ENSEMBLE_RESULTS.md for what it costs in transfer)")
+    parser.add_argument("--smooth", type=float, metavar="SIGMA",
+                        help="low-frequency cloak: blur the change with a Gaussian of SIGMA pixels of a 150-px face "
+                             "chip before the recognizers see it: smooth at the scale of facial features, which "
+                             "transfers to unseen recognizers far better per unit of visible change; 0 = off "
+                             "(overrides the preset; see bench/ENSEMBLE_FINDINGS.md)")
     parser.add_argument("--steps", type=int, help="attack steps (1 = one-step FGSM; overrides the preset)")
     parser.add_argument("--recognizers", default="dlib,facenet,sface", metavar="A,B,...",
                         help="the ensemble to cloak against and verify with: dlib, facenet, sface, all "
@@ -144,6 +149,8 @@ def _config(args: argparse.Namespace) -> Any:
         config = replace(config, steps=args.steps)
     if args.texture is not None:
         config = replace(config, texture=args.texture)
+    if args.smooth is not None:
+        config = replace(config, smooth=args.smooth or None)
     if args.decoy is not None:
         if args.mode != "decoy":
             from camo.errors import InputError
