@@ -314,9 +314,13 @@ def summarise(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _budget(config: dict[str, Any]) -> str:
-    if config.get("texture") is None:
-        return "off (uniform ε)"
-    return f"texture {config['texture'] * 255:.3g}/255, floor {config['floor']}"
+    budget = ("off (uniform ε)" if config.get("texture") is None else
+              f"texture {config['texture'] * 255:.3g}/255, floor {config['floor']}")
+    if config.get("smooth") is not None:
+        budget += f", low-frequency (smooth σ {config['smooth']:g} chip px)"
+    if config.get("blur"):
+        budget += f", blur EOT ≤ {config['blur']:g} chip px"
+    return budget
 
 
 def table(args: argparse.Namespace) -> None:
@@ -373,6 +377,24 @@ def table(args: argparse.Namespace) -> None:
                 plotted = rec in MEMBERS or len(data["recognizers"]) == len(MEMBERS)
                 if rec not in data["recognizers"] and plotted:
                     points.append((name, rec, s["face_ssim"], s[f"png/{rec}/strict"], s[f"jpeg85/{rec}/strict"]))
+        lines.append("")
+        lines += ["## The same runs by kind of photo", "",
+                  "18 photos of 6 celebrities (face_recognition and openface examples, faces of 100–400 px in photos "
+                  "up to 2 MP) and 18 ORL photos (92×112 grey, almost all face, faces of about 60 px). Strict "
+                  "protection after PNG; **bold** = outside that run's ensemble.", "",
+                  "| run | photos | face SSIM | photo SSIM | dlib | facenet | sface | edgeface |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for name, data in complete.items():
+            for kind, rows in (("celebrities", [r for r in data["rows"] if "orl_att" not in r["path"]]),
+                               ("ORL", [r for r in data["rows"] if "orl_att" in r["path"]])):
+                if not rows:
+                    continue
+                s = summarise({**data, "rows": rows})
+                cells = [f"{s[f'png/{rec}/strict']:.0%}" for rec in (*MEMBERS, VALIDATION)]
+                cells = [c if rec in data["recognizers"] else f"**{c}**"
+                         for c, rec in zip(cells, (*MEMBERS, VALIDATION), strict=True)]
+                lines.append(f"| {name} | {kind} ({len(rows)}) | {s['face_ssim']:.4f} | {s['ssim']:.4f} | "
+                             + " | ".join(cells) + " |")
         lines.append("")
     for path in sorted(RAW.glob("speed-*.json.txt")):
         data = json.loads(path.read_text())

@@ -51,14 +51,12 @@ def test_config_rejects_bad_values_and_presets_grow() -> None:
     assert CloakConfig() == mid  # the default configuration is the default preset
 
 
-def test_decoy_presets_keep_the_budget_and_may_take_more_steps() -> None:
+def test_decoy_presets_are_the_dodge_presets_in_decoy_mode() -> None:
     from camo.face.cloak import _preset_name, preset
 
     for name, dodge in PRESETS.items():
         decoy = preset(name, "decoy")
-        assert preset(name) == dodge and decoy.mode == "decoy" and decoy.eps == dodge.eps
-        assert decoy.steps >= dodge.steps and _preset_name(decoy) == name
-    assert preset("mid", "decoy").steps > PRESETS["mid"].steps
+        assert preset(name) == dodge and decoy == replace(dodge, mode="decoy") and _preset_name(decoy) == name
     assert stronger(preset("mid", "decoy")) == preset("high", "decoy")
     with pytest.raises(InputError, match="unknown preset"):
         preset("max")
@@ -388,6 +386,7 @@ def test_the_low_frequency_cloak_changes_the_face_smoothly(dlib_module: Any) -> 
 
     fast = replace(PRESETS["low"], steps=2, samples=1, smooth=None)
     sharp = cloak(_photo(), config=fast, verify_result=False)
-    smooth = cloak(_photo(), config=replace(fast, smooth=2.0, blur=1.0), verify_result=False)
+    # σ of 4 chip pixels: about 2.5 pixels of this 240p photo, whose face is smaller than the chip.
+    smooth = cloak(_photo(), config=replace(fast, smooth=4.0, blur=1.0), verify_result=False)
     assert 0 < smooth.linf <= round(fast.eps * 255)
-    assert roughness(smooth) < 0.5 * roughness(sharp)
+    assert roughness(smooth) < 0.5 * roughness(sharp), (roughness(smooth), roughness(sharp))  # measured 0.36
