@@ -43,9 +43,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
     parser.add_argument("inputs", nargs="+", type=Path, metavar="PHOTO|DIR", help="photos or folders (never modified)")
     parser.add_argument("--out", "-o", type=Path, required=True, help="output folder")
     parser.add_argument("--preset", choices=["low", "mid", "high"], default="mid",
-                        help="strength of the low-frequency cloak: low 12/255, mid 16/255, high 24/255, 10 steps each "
+                        help="strength of the low-frequency cloak: low 16/255, mid 24/255, high 32/255, 10 steps each "
                              "(default: mid; docs/cloak-presets.png shows how each looks at 1:1)")
-    parser.add_argument("--eps", type=parse_eps, help="L∞ budget in pixels, e.g. 16/255 (overrides the preset)")
+    parser.add_argument("--eps", type=parse_eps, help="L∞ budget in pixels, e.g. 24/255 (overrides the preset)")
     parser.add_argument("--texture", type=parse_eps, metavar="SIGMA",
                         help="perceptual budget: each pixel gets ε × min(1, local contrast / SIGMA), at least a "
                              "quarter of ε, so flat skin changes less than hair and edges, e.g. 8/255 (default: off, "
