@@ -147,6 +147,21 @@ def _grid_section(r: Any) -> str:
             + _table(["target", "predicted", "p(predicted)", "p(target)", "reached"], rows))
 
 
+def _comparison_section(results: Sequence[EvaluationResult]) -> str:
+    """The side-by-side section (:mod:`camo.analysis.robustness`): the figure and the table; the other sections
+    follow."""
+    from camo.analysis.robustness import comparison_figure, comparison_rows
+
+    header, rows = comparison_rows(results)
+    data = sorted({f"{r.data} ({r.count} images)" for r in results})
+    return ("<h2>Robustness side by side: " + html.escape(", ".join(r.model for r in results)) + "</h2>"
+            f"<p class='note'>Accuracy on adversarial images, untargeted attacks against the true labels, on "
+            f"{html.escape('; '.join(data))}. PGD × N: N random starts, an image counts as robust only if it "
+            "survives every one.</p>"
+            + _img(comparison_figure(results), "accuracy against ε for each model and attack")
+            + _table(header, rows))
+
+
 def report_html(results: Sequence[AnyResult], *, title: str = "camo report") -> str:
     """The whole page as a string.
 
@@ -160,9 +175,7 @@ def report_html(results: Sequence[AnyResult], *, title: str = "camo report") -> 
     sections = []
     evaluations = [r for r in results if isinstance(r, EvaluationResult)]
     if len(evaluations) > 1:  # several models (or settings) evaluated: compare them first
-        from camo.analysis.robustness import comparison_section
-
-        sections.append(comparison_section(evaluations))
+        sections.append(_comparison_section(evaluations))
     for r in results:
         if isinstance(r, SweepResult):
             sections.append(_sweep_section(r))

@@ -5,8 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from camo.cli import add_model_options, emit_json, load_model_from_args, parse_eps
-from camo.commands import add_report_option, console, load_image_for, write_json, write_report_if_asked
+from camo.commands import (
+    add_model_options,
+    add_report_option,
+    console,
+    emit_json,
+    load_image_for,
+    load_model_from_args,
+    parse_eps,
+    write_json,
+    write_report_if_asked,
+)
 
 EPILOG = """examples:
   camo best-eps digit.png --model mnist --target 3

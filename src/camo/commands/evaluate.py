@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from camo.cli import add_model_options, emit_json, load_model_from_args, parse_eps
 from camo.commands import (
+    add_model_options,
     add_report_option,
     console,
+    emit_json,
+    load_model_from_args,
+    parse_eps,
     parse_eps_list,
     progress_bar,
     write_json,

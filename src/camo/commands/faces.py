@@ -7,8 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from camo.cli import emit_json
-from camo.commands import console
+from camo.commands import console, emit_json
 
 EPILOG = """examples:
   camo faces obama.jpg obama2.jpg biden.jpg

@@ -11,8 +11,15 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from camo.cli import add_model_options, emit_json, load_model_from_args, parse_eps
-from camo.commands import console, progress_bar, write_text
+from camo.commands import (
+    add_model_options,
+    console,
+    emit_json,
+    load_model_from_args,
+    parse_eps,
+    progress_bar,
+    write_text,
+)
 from camo.errors import InputError
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from camo.cli import emit_json
+from camo.commands import emit_json
 
 EPILOG = """examples:
   camo report camo-evaluate/evaluation.json --out robustness.html

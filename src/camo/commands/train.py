@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from camo.cli import emit_json, parse_eps
-from camo.commands import console, progress_bar, write_json
+from camo.commands import console, emit_json, parse_eps, progress_bar, write_json
 
 EPILOG = """examples:
   camo train --data mnist --out robust.pt                      # FGSM + random start, ε = 0.3, 10 epochs

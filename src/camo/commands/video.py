@@ -8,8 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from camo.cli import add_model_options, emit_json, load_model_from_args, parse_eps
-from camo.commands import console
+from camo.commands import add_model_options, console, emit_json, load_model_from_args, parse_eps
 from camo.errors import InputError
 
 EPILOG = """examples:
