@@ -49,7 +49,7 @@ def test_cloak_folder_mirrors_strips_metadata_and_verifies(photos: Path, tmp_pat
     assert {p: _digest(p) for p in photos.rglob("*") if p.is_file()} == before, "an input was modified"
     by_name = {Path(p["source"]).name: p for p in data["photos"]}
     face = by_name["me.jpg"]
-    assert face["output"] == str(out / "trip" / "me.png")
+    assert face["output"] == str(out / "trip" / "me.jpg")  # JPEG in, JPEG out, verified after its own encoding
     assert face["protected"] and face["verification"]["min_distance"] > 0.6
     assert face["verdict"].startswith("protected")
     # A verdict per recognizer, each beyond its own threshold; the photo counts only when all agree.
@@ -58,11 +58,14 @@ def test_cloak_folder_mirrors_strips_metadata_and_verifies(photos: Path, tmp_pat
     assert all(v["protected"] and v["min_distance"] > v["threshold"] for v in verdicts)
     assert by_name["wall.png"]["status"] == "no face" and by_name["wall.png"]["output"] is None
     assert not (out / "wall.png").exists()
-    with Image.open(out / "trip" / "me.png") as img, Image.open(photos / "trip" / "me.jpg") as stored:
+    with Image.open(out / "trip" / "me.jpg") as img, Image.open(photos / "trip" / "me.jpg") as stored:
+        assert img.format == "JPEG"
         assert img.size == (stored.size[1], stored.size[0])  # turned upright
         assert not img.getexif() and not img.info.get("exif") and "icc_profile" not in img.info
     text = report.read_text()
-    assert text.count("data:image/png;base64,") == 3 and "perturbation ×" in text and "Not guaranteed" in text
+    # Three shrunk panels and the face at 1:1 before and after.
+    assert text.count("data:image/png;base64,") == 5 and "perturbation ×" in text and "Not guaranteed" in text
+    assert "original, 1:1 pixels" in text and "cloaked, 1:1 pixels" in text
     assert all(f"<td>{name}</td>" in text for name in ("dlib", "facenet", "sface"))
     assert json.loads((out / "cloak.json").read_text())["protected"] == 1
 
@@ -93,13 +96,18 @@ def test_ensure_retries_a_weak_setting_and_says_so(photos: Path, tmp_path: Path,
     assert status == (0 if record["protected"] else 3)
 
 
-def test_no_ensure_keeps_the_first_result(photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    status = main(["cloak", str(photos / "trip"), "--out", str(tmp_path / "out"), "--eps", "1/255", "--steps", "1",
-                   "--no-ensure", "--json", "--recognizers", "dlib", "--texture", "8/255"])
+def test_no_ensure_keeps_the_first_result_apart_when_still_matched(photos: Path, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    # One step of 1/255 (a quarter of it on flat skin) moves dlib's descriptor by a few hundredths: still matched.
+    status = main(["cloak", str(photos / "trip"), "--out", str(out), "--eps", "1/255", "--steps", "1",
+                   "--no-ensure", "--json", "--recognizers", "dlib", "--texture", "8/255", "--format", "png"])
     record = json.loads(capsys.readouterr().out)["photos"][0]
-    assert record["attempts"] == 1 and not record["notes"]
+    assert record["attempts"] == 1 and not record["protected"] and status == 3
     assert record["cloak"]["config"]["texture"] == pytest.approx(8 / 255)
-    assert status == (0 if record["protected"] else 3)
+    # Never beside protected photos: moved under not-protected/, said in the notes.
+    assert record["output"] == str(out / "not-protected" / "me.png") and "kept apart" in record["notes"][0]
+    assert (out / "not-protected" / "me.png").is_file() and not (out / "me.png").exists()
 
 
 def test_collect_skips_earlier_outputs_and_refuses_to_replace_inputs(tmp_path: Path) -> None:
@@ -110,11 +118,11 @@ def test_collect_skips_earlier_outputs_and_refuses_to_replace_inputs(tmp_path: P
     (photos / "cloaked").mkdir(parents=True)
     for name in ("a.png", "b.jpg", "cloaked/a.png"):  # cloaked/ holds an earlier run's output
         (photos / name).write_bytes(b"x")
-    pairs = collect([photos], photos / "cloaked", ".png")
+    pairs = collect([photos], photos / "cloaked", "png")
     assert [(s.relative_to(photos).as_posix(), t.relative_to(photos).as_posix()) for s, t in pairs] == \
         [("a.png", "cloaked/a.png"), ("b.jpg", "cloaked/b.png")]
     with pytest.raises(InputError, match="would replace an input photo"):
-        collect([photos / "a.png"], photos, ".png")  # photos/a.png → photos/a.png
+        collect([photos / "a.png"], photos, "png")  # photos/a.png → photos/a.png
 
 
 def test_a_report_path_on_an_input_is_refused_before_any_work(tmp_path: Path,

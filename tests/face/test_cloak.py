@@ -51,14 +51,12 @@ def test_config_rejects_bad_values_and_presets_grow() -> None:
     assert CloakConfig() == mid  # the default configuration is the default preset
 
 
-def test_decoy_presets_keep_the_budget_and_may_take_more_steps() -> None:
+def test_decoy_presets_are_the_dodge_presets_in_decoy_mode() -> None:
     from camo.face.cloak import _preset_name, preset
 
     for name, dodge in PRESETS.items():
         decoy = preset(name, "decoy")
-        assert preset(name) == dodge and decoy.mode == "decoy" and decoy.eps == dodge.eps
-        assert decoy.steps >= dodge.steps and _preset_name(decoy) == name
-    assert preset("mid", "decoy").steps > PRESETS["mid"].steps
+        assert preset(name) == dodge and decoy == replace(dodge, mode="decoy") and _preset_name(decoy) == name
     assert stronger(preset("mid", "decoy")) == preset("high", "decoy")
     with pytest.raises(InputError, match="unknown preset"):
         preset("max")
@@ -351,3 +349,44 @@ def test_ensemble_decoy_pulls_every_member_towards_the_decoy(dlib_module: Any) -
         assert after < before, member.name
     with pytest.raises(InputError, match="include dlib"):
         cloak(pixels, recognizers=members[1:], config=CloakConfig(mode="decoy"))
+
+
+def test_gaussian_blur_is_a_weighted_mean_of_the_given_width() -> None:
+    import torch
+
+    from camo.face.cloak import gaussian_blur
+
+    impulse = torch.zeros(1, 1, 41, 41)
+    impulse[0, 0, 20, 20] = 1.0
+    blurred = gaussian_blur(impulse, 3.0)[0, 0]
+    assert float(blurred.sum()) == pytest.approx(1.0, abs=1e-5) and float(blurred.min()) >= 0
+    offsets = torch.arange(41, dtype=torch.float32) - 20
+    variance = float((blurred.sum(dim=0) * offsets**2).sum())
+    assert variance == pytest.approx(9.0, rel=0.05)  # σ² of the kernel (truncated at 3σ)
+    # A change bounded by ε stays bounded by ε, and a flat image stays flat (edges are reflected, not zero).
+    change = (torch.rand(1, 3, 30, 25, generator=torch.Generator().manual_seed(0)) * 2 - 1) * 0.1
+    assert float(gaussian_blur(change, 2.0).abs().max()) <= 0.1 + 1e-6
+    assert torch.allclose(gaussian_blur(torch.full((1, 3, 9, 9), 0.4), 5.0), torch.full((1, 3, 9, 9), 0.4))
+
+
+def test_smooth_and_blur_settings_are_checked() -> None:
+    for bad in ({"smooth": 0.0}, {"smooth": float("nan")}, {"smooth": 50.0}, {"blur": -1.0}, {"blur": float("inf")}):
+        with pytest.raises(InputError, match=next(iter(bad))):
+            CloakConfig(**bad)  # type: ignore[arg-type]
+
+
+def test_the_low_frequency_cloak_changes_the_face_smoothly(dlib_module: Any) -> None:
+    from camo.face import cloak
+
+    def roughness(result: Any) -> float:
+        """Mean |difference of neighbouring pixels' changes| ÷ mean |change|: high for pixel-level noise."""
+        left, top, right, bottom = result.faces[0].crop
+        delta = (result.pixels.astype(float) - result.original.astype(float))[top:bottom, left:right]
+        return float(np.abs(np.diff(delta, axis=1)).mean() / max(np.abs(delta).mean(), 1e-9))
+
+    fast = replace(PRESETS["low"], steps=2, samples=1, smooth=None)
+    sharp = cloak(_photo(), config=fast, verify_result=False)
+    # σ of 4 chip pixels: about 2.5 pixels of this 240p photo, whose face is smaller than the chip.
+    smooth = cloak(_photo(), config=replace(fast, smooth=4.0, blur=1.0), verify_result=False)
+    assert 0 < smooth.linf <= round(fast.eps * 255)
+    assert roughness(smooth) < 0.5 * roughness(sharp), (roughness(smooth), roughness(sharp))  # measured 0.36

@@ -22,8 +22,10 @@ each through its own alignment, each member's distance divided by its own thresh
 Directories are searched recursively and mirrored under --out; each output keeps its input's stem. Each saved file
 is read back and checked by every member's own runtime (dlib; OpenCV for FaceNet and SFace; onnxruntime for an
 ONNX file): a photo counts as protected only when every recognizer agrees that no face matches the original's any
-more. Outputs are 8-bit with no metadata (no EXIF, GPS, camera); inputs are never modified. Photos without a face are
-reported and not written unless --copy-unprotected. Exit status 3 when some photo is still matched.
+more. A photo still matched is moved to --out/not-protected/, never left beside the protected ones. Outputs are
+8-bit with no metadata (no EXIF, GPS, camera), JPEG for JPEG photos and PNG otherwise (--format); inputs are never
+modified. Photos without a face are reported and not written unless --copy-unprotected. Exit status 3 when some
+photo is still matched.
 
 What this protects against: being matched by the recognizers of the ensemble against galleries of your clean
 photos (dodge), and a dlib-based recognizer enrolled with your cloaked photos (decoy). Recognizers outside the
@@ -40,12 +42,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
     parser.add_argument("inputs", nargs="+", type=Path, metavar="PHOTO|DIR", help="photos or folders (never modified)")
     parser.add_argument("--out", "-o", type=Path, required=True, help="output folder")
     parser.add_argument("--preset", choices=["low", "mid", "high"], default="mid",
-                        help="strength: low 4/255 ×6 steps, mid 6/255 ×7 (decoy ×10), high 10/255 ×20 (default: mid)")
-    parser.add_argument("--eps", type=parse_eps, help="L∞ budget in pixels, e.g. 6/255 (overrides the preset)")
+                        help="strength of the low-frequency cloak: low 16/255, mid 24/255, high 32/255, 10 steps each "
+                             "(default: mid; docs/cloak-presets.png shows how each looks at 1:1)")
+    parser.add_argument("--eps", type=parse_eps, help="L∞ budget in pixels, e.g. 24/255 (overrides the preset)")
     parser.add_argument("--texture", type=parse_eps, metavar="SIGMA",
                         help="perceptual budget: each pixel gets ε × min(1, local contrast / SIGMA), at least a "
                              "quarter of ε, so flat skin changes less than hair and edges, e.g. 8/255 (default: off, "
                              "uniform ε; see bench/ENSEMBLE_RESULTS.md for what it costs in transfer)")
+    parser.add_argument("--smooth", type=float, metavar="SIGMA",
+                        help="low-frequency cloak: blur the change with a Gaussian of SIGMA pixels of a 150-px face "
+                             "chip before the recognizers see it: smooth at the scale of facial features, which "
+                             "transfers to unseen recognizers far better per unit of visible change; 0 = off "
+                             "(overrides the preset; see bench/ENSEMBLE_FINDINGS.md)")
     parser.add_argument("--steps", type=int, help="attack steps (1 = one-step FGSM; overrides the preset)")
     parser.add_argument("--recognizers", default="dlib,facenet,sface", metavar="A,B,...",
                         help="the ensemble to cloak against and verify with: dlib, facenet, sface, all "
@@ -57,8 +65,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
                         help="dodge: away from your own face (default); decoy: towards another identity")
     parser.add_argument("--decoy", type=Path, metavar="PHOTO",
                         help="decoy mode: a photo of the identity to pull towards (default: a built-in face)")
-    parser.add_argument("--format", choices=["png", "jpeg"], default="png", help="output format (default: png)")
-    parser.add_argument("--quality", type=int, default=90, help="JPEG quality with --format jpeg (default: 90)")
+    parser.add_argument("--format", choices=["auto", "png", "jpeg"], default="auto",
+                        help="output format; auto: JPEG for a JPEG photo, PNG otherwise (default: auto; every file is "
+                             "verified as saved, after its own JPEG encoding)")
+    parser.add_argument("--quality", type=int, default=92, help="quality of JPEG outputs (default: 92)")
     parser.add_argument("--ensure", action=argparse.BooleanOptionalAction, default=True,
                         help="retry a photo that a recognizer still matches with the next stronger preset, and say so "
                              "(default: on; --no-ensure keeps the first result)")
@@ -74,8 +84,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
     parser.set_defaults(func=run)
 
 
-def collect(inputs: list[Path], out: Path, suffix: str) -> list[tuple[Path, Path]]:
-    """(input, output) pairs: files as given, folders searched recursively and mirrored under ``out``.
+#: Where photos that a recognizer still matches go, inside --out: never beside the protected ones.
+UNPROTECTED_DIR = "not-protected"
+
+
+def output_suffix(path: Path, format: str) -> str:
+    """The output's suffix: ``.png``/``.jpg`` for --format png/jpeg; auto keeps JPEG photos JPEG, all else PNG."""
+    if format == "auto":
+        return ".jpg" if path.suffix.lower() in (".jpg", ".jpeg") else ".png"
+    return ".png" if format == "png" else ".jpg"
+
+
+def collect(inputs: list[Path], out: Path, format: str) -> list[tuple[Path, Path]]:
+    """(input, output) pairs: files as given, folders searched recursively and mirrored under ``out``; the output's
+    format follows :func:`output_suffix`.
 
     An output folder inside an input folder is not searched: a second run must not cloak the first run's
     outputs again.
@@ -94,9 +116,9 @@ def collect(inputs: list[Path], out: Path, suffix: str) -> list[tuple[Path, Path
             for path in image_files(item, recursive=True):
                 if path.resolve().is_relative_to(outside) and outside != item.resolve():
                     continue  # an earlier run's output under this input folder
-                pairs.append((path, (out / path.relative_to(item)).with_suffix(suffix)))
+                pairs.append((path, (out / path.relative_to(item)).with_suffix(output_suffix(path, format))))
         elif item.is_file():
-            pairs.append((item, out / f"{item.stem}{suffix}"))
+            pairs.append((item, out / f"{item.stem}{output_suffix(item, format)}"))
         else:
             raise InputError(f"{item}: no such file or folder")
     seen: dict[Path, Path] = {}
@@ -127,6 +149,8 @@ def _config(args: argparse.Namespace) -> Any:
         config = replace(config, steps=args.steps)
     if args.texture is not None:
         config = replace(config, texture=args.texture)
+    if args.smooth is not None:
+        config = replace(config, smooth=args.smooth or None)
     if args.decoy is not None:
         if args.mode != "decoy":
             from camo.errors import InputError
@@ -172,6 +196,12 @@ def recognizers_from(args: argparse.Namespace) -> list[Any]:
     return members
 
 
+def unprotected_path(out: Path, target: Path) -> Path:
+    """Where ``target``'s cloak goes when a recognizer still matches it: the same place under
+    ``out/not-protected/``, so that uploading the output folder's photos uploads only protected ones."""
+    return out / UNPROTECTED_DIR / target.relative_to(out)
+
+
 def _shown(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(Path.cwd()))
@@ -190,8 +220,7 @@ def run(args: argparse.Namespace) -> int:
     if args.threads < 1:
         raise InputError(f"--threads must be >= 1; got {args.threads}")
     torch.set_num_threads(args.threads)
-    suffix = ".png" if args.format == "png" else ".jpg"
-    pairs = collect(args.inputs, args.out, suffix)
+    pairs = collect(args.inputs, args.out, args.format)
     config = _config(args)
     protect = [source for source, _ in pairs]
     if args.report is not None:  # before any photo is cloaked, not after
@@ -208,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
             update(done, len(pairs))
             record = cloak_photo(source, target, recognizers=members, config=config, ensure=args.ensure,
                                  quality=args.quality, jpeg_check=args.jpeg_check, protect=protect,
-                                 decoys=decoys)
+                                 decoys=decoys, unprotected=unprotected_path(args.out, target))
             if record.status == "no face":
                 if args.copy_unprotected:
                     save(to_rgb_uint8(source), target, quality=args.quality, protect=protect)
@@ -256,5 +285,14 @@ def run(args: argparse.Namespace) -> int:
                       f"{r.seconds:.2f}"]
             table.add_row(*cells)
         screen.print(table)
-        screen.print(f"{summary['protected']}/{summary['cloaked']} cloaked photos protected; outputs in {args.out}/")
+        skipped = sum(r.verification is None for r in records)
+        line = f"{summary['protected']}/{summary['cloaked']} cloaked photos protected; outputs in {args.out}/"
+        if skipped:
+            line += f"; {skipped} skipped (no face)"
+        screen.print(line)
+        if failed:
+            screen.print(f"{len(failed)} still matched by a recognizer: kept apart in {args.out / UNPROTECTED_DIR}/ "
+                         "(do not upload those; try --preset high)")
+        if args.report is not None:
+            screen.print(f"report: {args.report}")
     return 3 if failed else 0

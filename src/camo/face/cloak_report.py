@@ -1,5 +1,5 @@
 """A self-contained HTML report of a cloaking run: original / amplified perturbation / cloaked, with each
-recognizer's verdict.
+recognizer's verdict, and the face at 1:1 pixels before and after (how visible the cloak is).
 
 The perturbation is shown honestly: ``128 + gain · (cloaked − original)`` in grey levels, clipped, with the gain
 stated, never wrapped around uint8. Images are embedded as base64 PNGs (cropped to the faces and shrunk), so the
@@ -20,9 +20,10 @@ from PIL import Image
 from camo.face.cloak import CloakedPhoto, CloakResult
 from camo.images import write_bytes_atomic
 
-__all__ = ["perturbation_image", "report_html", "triptych", "write_report"]
+__all__ = ["native_crops", "perturbation_image", "report_html", "triptych", "write_report"]
 
 _THUMB = 320  # px: the longest side of each panel
+_NATIVE = 256  # px: the side of the 1:1 crops (no resampling)
 
 
 def perturbation_image(original: np.ndarray, cloaked: np.ndarray, *, gain: float) -> np.ndarray:
@@ -34,9 +35,10 @@ def perturbation_image(original: np.ndarray, cloaked: np.ndarray, *, gain: float
     return np.clip(np.round(128.0 + gain * delta), 0, 255).astype(np.uint8)
 
 
-def _png_data(pixels: np.ndarray) -> str:
+def _png_data(pixels: np.ndarray, *, shrink: bool = True) -> str:
     img = Image.fromarray(pixels)
-    img.thumbnail((_THUMB, _THUMB), Image.Resampling.LANCZOS)
+    if shrink:
+        img.thumbnail((_THUMB, _THUMB), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
     img.save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -64,6 +66,24 @@ def _panels(result: CloakResult) -> list[tuple[str, np.ndarray]]:
             ("cloaked (saved file)", cloaked)]
 
 
+def native_crops(result: CloakResult, size: int = _NATIVE) -> tuple[np.ndarray, np.ndarray]:
+    """The same ``size``-pixel square of the original and the cloaked photo around the largest face's centre, at
+    1:1 (no resampling): how the cloak looks on skin, which shrunk panels hide.
+
+    Shape: -> two (h, w, 3) uint8 arrays, h, w ≤ size.
+    """
+    height, width = result.original.shape[:2]
+    if result.faces:
+        left, top, right, bottom = result.faces[0].box
+        cx, cy = (left + right) // 2, (top + bottom) // 2
+    else:
+        cx, cy = width // 2, height // 2
+    x0 = int(min(max(0, cx - size // 2), max(0, width - size)))
+    y0 = int(min(max(0, cy - size // 2), max(0, height - size)))
+    window = (slice(y0, y0 + size), slice(x0, x0 + size))
+    return result.original[window], result.pixels[window]
+
+
 def triptych(result: CloakResult) -> np.ndarray:
     """original | amplified perturbation | cloaked side by side, as one RGB uint8 image (faces' region only)."""
     panels = [pixels for _, pixels in _panels(result)]
@@ -80,7 +100,7 @@ def report_html(records: Sequence[CloakedPhoto], *, title: str = "camo cloak rep
         f"<title>{html.escape(title)}</title><style>body{{font-family:system-ui,sans-serif;max-width:1100px;"
         "margin:2em auto;padding:0 1em}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
         "padding:.3em .6em}figure{display:inline-block;margin:.3em;text-align:center}.no{color:#b00}"
-        ".yes{color:#060}img{border:1px solid #eee}</style></head><body>",
+        ".yes{color:#060}img{border:1px solid #eee}img.native{image-rendering:pixelated}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         f"<p><b>{protected} of {len(cloaked)}</b> cloaked photos are no longer matched by any recognizer of the "
         "ensemble, checked on each <em>saved file</em> read back by each recognizer's own runtime (dlib; OpenCV for "
@@ -124,6 +144,14 @@ def report_html(records: Sequence[CloakedPhoto], *, title: str = "camo cloak rep
         for caption, pixels in _panels(r.result):
             parts.append(f"<figure><img src='{_png_data(pixels)}' alt='{html.escape(caption)}'>"
                          f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+        before, after = native_crops(r.result)
+        parts.append("<div class='native'>")
+        for caption, pixels in (("original, 1:1 pixels", before), ("cloaked, 1:1 pixels", after)):
+            # width/height in CSS pixels = image pixels: shown at its own size, never smoothed by the browser.
+            parts.append(f"<figure><img class='native' src='{_png_data(pixels, shrink=False)}' "
+                         f"width='{pixels.shape[1]}' height='{pixels.shape[0]}' alt='{html.escape(caption)}'>"
+                         f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+        parts.append("</div>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
