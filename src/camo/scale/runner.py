@@ -1,0 +1,245 @@
+"""Run a photo job resumably: skip what the output folder's manifest records as done, cloak the rest here or on a
+Ray cluster, and record each photo the moment its output is in place.
+
+Exactly once, in effect: an output is written atomically (a temporary file renamed into place) before its record is
+appended, and only the driver writes into the output folder (Ray workers return bytes). A crash between the two
+leaves an output without a record; the re-run writes the same bytes again (every photo has its own seed), so no photo
+is ever half-written, and none is recorded twice or lost.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from camo.errors import CamoError, InputError
+from camo.scale.manifest import FileDigest, Manifest, digest
+from camo.scale.photos import CloakJob, PhotoWorker
+
+if TYPE_CHECKING:
+    from camo.face.cloak import CloakedPhoto, DecoyChooser
+    from camo.face.recognizers.base import FaceRecognizer
+
+__all__ = ["JobReport", "PhotoOutcome", "RayOptions", "Task", "run_cloak_job"]
+
+#: Called with (photos settled, photos in the job) after each photo, skipped ones included.
+JobProgress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """Where and how wide to run on Ray.
+
+    Attributes:
+        address: ``local`` (a private Ray instance on this machine, shut down at the end), ``auto`` (the cluster
+            ``ray start`` runs on this machine) or a cluster's address (``10.0.0.5:6379``, ``ray://host:10001``).
+        workers: worker processes (each loads the models once); None = as many as the cluster's CPUs allow.
+        retries: how often a photo is given to a worker again after the worker process died under it; a photo
+            whose worker dies more often than that is reported as failed, not retried forever.
+    """
+
+    address: str = "local"
+    workers: int | None = None
+    retries: int = 2
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and self.workers < 1:
+            raise InputError(f"--workers must be >= 1; got {self.workers}")
+        if self.retries < 0:
+            raise InputError(f"retries must be >= 0; got {self.retries}")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One photo still to do: its position in the job, input and output."""
+
+    index: int
+    source: Path
+    target: Path
+
+
+@dataclass(frozen=True)
+class PhotoOutcome:
+    """What became of one photo of the job.
+
+    Attributes:
+        source, target: the input and where its output goes.
+        summary: the photo's record as JSON data (``CloakedPhoto.to_dict()``, or the manifest's for a skipped one).
+        record: the full record when the photo was cloaked in this run (None when skipped or failed).
+        skipped: done by an earlier run (recorded in the manifest, output unchanged).
+        error: why the photo failed (None when it did not).
+        retries: how often it went to a worker again because a worker process died under it.
+    """
+
+    source: Path
+    target: Path
+    summary: dict[str, Any] | None
+    record: CloakedPhoto | None = None
+    skipped: bool = False
+    error: str | None = None
+    retries: int = 0
+
+
+@dataclass(frozen=True)
+class JobReport:
+    """A whole job, in input order."""
+
+    outcomes: tuple[PhotoOutcome, ...]
+    seconds: float
+    workers: int
+
+    @property
+    def done(self) -> int:
+        """Photos settled in this run (cloaked, or found to have no face)."""
+        return sum(o.summary is not None and not o.skipped for o in self.outcomes)
+
+    @property
+    def skipped(self) -> int:
+        return sum(o.skipped for o in self.outcomes)
+
+    @property
+    def failed(self) -> int:
+        return sum(o.error is not None for o in self.outcomes)
+
+    @property
+    def retried(self) -> int:
+        """Photos that went to a worker more than once because a worker died."""
+        return sum(o.retries > 0 for o in self.outcomes)
+
+    def counts(self) -> dict[str, int]:
+        return {"photos": len(self.outcomes), "done": self.done, "skipped": self.skipped, "failed": self.failed,
+                "retried": self.retried, "workers": self.workers}
+
+
+#: What a runner reports for one task: (task, record or None, output bytes or None, error or None, retries).
+#: Serial runs write the output themselves (bytes None); Ray runs return the bytes for the driver to write.
+Finished = Callable[["Task", "CloakedPhoto | None", "bytes | None", "str | None", int], None]
+
+
+def _relative(path: Path, out: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(out.resolve()))
+    except ValueError:
+        return str(path.resolve())
+
+
+def run_cloak_job(
+    pairs: Sequence[tuple[Path, Path]],
+    job: CloakJob,
+    *,
+    out: Path,
+    ray: RayOptions | None = None,
+    members: Sequence[FaceRecognizer] | None = None,
+    decoys: DecoyChooser | None = None,
+    callback: JobProgress | None = None,
+    worker_class: type[PhotoWorker] = PhotoWorker,
+) -> JobReport:
+    """Cloak every (input, output) pair that the manifest in ``out`` does not record as done, and record each.
+
+    Args:
+        pairs: inputs and their outputs (outputs inside ``out``); the inputs are never written.
+        job: the settings; a manifest record counts only under the same settings.
+        out: the output folder, which holds the manifest.
+        ray: run on Ray with these options (None: one photo after the other in this process).
+        members: the loaded ensemble for a serial run (default: loaded from ``job``).
+        decoys: serial decoy mode: one decoy identity per person across the photos of this run.
+        callback: progress, see :data:`JobProgress`.
+        worker_class: what each worker runs (a subclass of :class:`PhotoWorker`).
+
+    Returns:
+        The outcome of every photo, in the order of ``pairs``.
+
+    Raises:
+        InputError: another run holds ``out``; decoy mode with a per-person decoy on Ray (it depends on the order
+            in which photos are seen); a Ray cluster that cannot be reached.
+        KeyboardInterrupt: passed on; every photo finished before it is recorded and the rest is not.
+    """
+    if ray is not None and decoys is not None:
+        raise InputError("--ray cannot choose one decoy per person (that choice depends on the order photos are "
+                         "cloaked in): give --decoy PHOTO, or run without --ray")
+    start = time.perf_counter()
+    fingerprint = job.fingerprint()
+    protect = [source for source, _ in pairs]
+    outcomes: list[PhotoOutcome | None] = [None] * len(pairs)
+    with Manifest(out) as manifest:
+        known = {entry.get("input"): FileDigest.from_dict(entry["input_digest"])
+                 for entry in manifest if "input_digest" in entry}
+        keys, digests, tasks = [], [], []
+        for index, (source, target) in enumerate(pairs):
+            given = digest(source, known.get(str(source.resolve())))
+            key = f"{fingerprint}:{given.sha256}:{_relative(target, out)}"
+            keys.append(key)
+            digests.append(given)
+            entry = manifest.get(key)
+            if entry is not None and _still_done(entry, target):
+                outcomes[index] = PhotoOutcome(source=source, target=target, summary=entry["record"], skipped=True)
+            else:
+                tasks.append(Task(index, source, target))
+        settled = len(pairs) - len(tasks)
+        if callback is not None:
+            callback(settled, len(pairs))
+
+        def finished(task: Task, record: CloakedPhoto | None, data: bytes | None, error: str | None,
+                     retries: int) -> None:
+            nonlocal settled
+            entry: dict[str, Any] = {"key": keys[task.index], "settings": fingerprint,
+                                     "input": str(task.source.resolve()),
+                                     "input_digest": digests[task.index].to_dict(),
+                                     "output": None, "output_digest": None, "retries": retries}
+            if record is None:
+                manifest.append({**entry, "status": "failed", "error": error})
+                outcomes[task.index] = PhotoOutcome(source=task.source, target=task.target, summary=None,
+                                                    error=error, retries=retries)
+            else:
+                if data is not None:  # a Ray worker's output: written here, by the driver alone
+                    from camo.images import refuse_inputs, write_bytes_atomic
+
+                    refuse_inputs(task.target, protect)
+                    write_bytes_atomic(data, task.target)
+                record = replace(record, source=task.source,
+                                 output=task.target if record.output is not None else None)
+                summary = record.to_dict()
+                if record.output is not None:
+                    entry["output"] = _relative(task.target, out)
+                    entry["output_digest"] = digest(task.target).to_dict()
+                manifest.append({**entry, "status": record.status, "record": summary})
+                outcomes[task.index] = PhotoOutcome(source=task.source, target=task.target, summary=summary,
+                                                    record=record, retries=retries)
+            settled += 1
+            if callback is not None:
+                callback(settled, len(pairs))
+
+        if ray is None:
+            workers = 1
+            if tasks:
+                worker = worker_class(job, members)
+                for task in tasks:
+                    try:
+                        record = worker.cloak(task.source, task.target, protect=protect, decoys=decoys)
+                    except CamoError as err:
+                        finished(task, None, None, f"{type(err).__name__}: {err}", 0)
+                    else:
+                        finished(task, record, None, None, 0)
+        else:
+            from camo.scale.ray_runner import run_on_ray
+
+            workers = run_on_ray(tasks, job, ray, finished, worker_class=worker_class)
+    done = tuple(o for o in outcomes if o is not None)
+    if len(done) != len(pairs):  # every task reports exactly once; anything else is a bug, not a user error
+        raise RuntimeError(f"{len(pairs) - len(done)} photos were neither done, skipped nor failed")
+    return JobReport(outcomes=done, seconds=time.perf_counter() - start, workers=workers)
+
+
+def _still_done(entry: dict[str, Any], target: Path) -> bool:
+    """Whether a manifest record still stands: not a failure, and its output (if any) unchanged on disk."""
+    if entry.get("status") == "failed" or "record" not in entry:
+        return False
+    if entry.get("output") is None:
+        return True  # a photo without a face: nothing was written, nothing to check
+    if not target.is_file():
+        return False
+    recorded = FileDigest.from_dict(entry["output_digest"])
+    return digest(target, recorded).sha256 == recorded.sha256
