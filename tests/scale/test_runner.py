@@ -93,3 +93,17 @@ def test_camo_cloak_without_ray_never_imports_ray(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300,
                           env={**__import__("os").environ, "PYTHONPATH": str(REPO / "src")}, check=False)
     assert done.stdout.strip().splitlines()[-1] == "NO-RAY 0", done.stderr
+
+
+def test_ray_options_are_checked_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from camo.cli import main
+
+    photo = tmp_path / "me.jpg"
+    photo.write_bytes(b"never read")
+    assert main(["cloak", str(photo), "--out", str(tmp_path / "out"), "--workers", "2"]) == 1
+    assert "--workers is for --ray" in capsys.readouterr().err
+    assert main(["cloak", str(photo), "--out", str(tmp_path / "out"), "--mode", "decoy", "--ray"]) == 1
+    assert "--ray cannot choose one decoy per person" in capsys.readouterr().err
+    assert main(["cloak", str(photo), "--out", str(tmp_path / "out"), "--ray", "--workers", "0"]) == 1
+    assert "--workers must be >= 1" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -132,7 +132,7 @@ class PhotoWorker:
             source.write_bytes(data)
             record = self.cloak(source, target)
             written = target.read_bytes() if record.output is not None and target.exists() else None
-        return replace(record, source=Path(name), output=None), written
+        return replace(record, source=Path(name), output=None if written is None else Path(output_name)), written
 
     def ready(self) -> bool:
         """True once the models are loaded (a Ray actor answers this only after its constructor finished)."""

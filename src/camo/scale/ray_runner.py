@@ -33,6 +33,15 @@ log = logging.getLogger(__name__)
 _RESTARTS_IN_A_ROW = 3
 
 
+def _ray() -> Any:
+    """The ray module, or one clear error saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise InputError("--ray needs Ray, which is not installed: pip install 'camo[ray]' (or ray==2.60.0)") from None
+    return ray
+
+
 def connect(options: RayOptions, threads: int) -> bool:
     """Start or join Ray as ``options.address`` says; True when this call started it (and must shut it down).
 
@@ -41,8 +50,7 @@ def connect(options: RayOptions, threads: int) -> bool:
     Raises:
         InputError: no cluster at the address.
     """
-    import ray
-
+    ray = _ray()
     if ray.is_initialized():
         return False
     if options.address == "local":
@@ -69,7 +77,7 @@ def run_on_ray(tasks: Sequence[Task], job: CloakJob, options: RayOptions, finish
         InputError: no Ray cluster at the address; ModelError: a worker could not load the models.
         KeyboardInterrupt: passed on after the workers are stopped (finished photos are recorded by then).
     """
-    import ray
+    ray = _ray()
     from ray.exceptions import RayError, RayTaskError
 
     if not tasks:

@@ -199,8 +199,7 @@ def run_cloak_job(
 
                     refuse_inputs(task.target, protect)
                     write_bytes_atomic(data, task.target)
-                record = replace(record, source=task.source,
-                                 output=task.target if record.output is not None else None)
+                record = replace(record, source=task.source, output=None if record.output is None else task.target)
                 summary = record.to_dict()
                 if record.output is not None:
                     entry["output"] = _relative(task.target, out)
