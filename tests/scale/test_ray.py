@@ -132,3 +132,26 @@ def test_an_interrupted_ray_run_leaves_a_consistent_manifest_and_resumes(local_r
     assert (resumed.skipped, resumed.done, resumed.failed) == (1, 2, 0)
     assert len(_records(out)) == 3
     _same_outputs(out, serial[0], [f"{p.stem}.png" for p in photos])
+
+
+def test_evaluate_on_ray_equals_the_serial_evaluation(local_ray: None) -> None:
+    import torch
+
+    from camo.analysis.evaluate import evaluate
+    from camo.scale.evaluate import ray_batch_map
+    from tests.support import small_cnn
+
+    model = small_cnn(seed=3)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(40, 1, 12, 12, generator=generator)
+    y = torch.randint(0, 10, (40,), generator=generator)
+    settings: dict[str, Any] = {"batch_size": 10, "steps": 2, "restarts": 2, "seed": 5}
+    serial = evaluate(model, x, y, [0.0, 0.1, 0.3], ["fgsm", "pgd"], **settings).to_dict()
+    seen: list[tuple[int, int]] = []
+    spread = evaluate(model, x, y, [0.0, 0.1, 0.3], ["fgsm", "pgd"], **settings,
+                      batch_map=ray_batch_map(RayOptions(workers=2)),
+                      callback=lambda done, total: seen.append((done, total))).to_dict()
+    serial.pop("seconds")
+    spread.pop("seconds")
+    assert spread == serial  # PGD's random starts included: seeded per batch, summed in batch order
+    assert seen[-1] == (40 * 7, 40 * 7) and len(seen) == 4

@@ -25,7 +25,7 @@ from camo.scale.photos import CloakJob, PhotoWorker
 if TYPE_CHECKING:
     from camo.scale.runner import Finished, RayOptions, Task
 
-__all__ = ["connect", "run_on_ray"]
+__all__ = ["connect", "import_ray", "run_on_ray"]
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 _RESTARTS_IN_A_ROW = 3
 
 
-def _ray() -> Any:
+def import_ray() -> Any:
     """The ray module, or one clear error saying how to install it."""
     try:
         import ray
@@ -50,7 +50,7 @@ def connect(options: RayOptions, threads: int) -> bool:
     Raises:
         InputError: no cluster at the address.
     """
-    ray = _ray()
+    ray = import_ray()
     if ray.is_initialized():
         return False
     if options.address == "local":
@@ -77,7 +77,7 @@ def run_on_ray(tasks: Sequence[Task], job: CloakJob, options: RayOptions, finish
         InputError: no Ray cluster at the address; ModelError: a worker could not load the models.
         KeyboardInterrupt: passed on after the workers are stopped (finished photos are recorded by then).
     """
-    ray = _ray()
+    ray = import_ray()
     from ray.exceptions import RayError, RayTaskError
 
     if not tasks:
