@@ -6,6 +6,7 @@ import os
 import signal
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from camo.face.cloak import CloakedPhoto
 from camo.scale.photos import PhotoWorker
@@ -20,19 +21,21 @@ class DiesOnce(PhotoWorker):
     """Kills its own process (SIGKILL, as the out-of-memory killer would) in the middle of the first task on a photo
     named ``kill-<token>...``; a restarted worker cloaks it normally."""
 
-    def cloak_bytes(self, name: str, data: bytes, output_name: str) -> tuple[CloakedPhoto, bytes | None]:
+    def cloak_bytes(self, name: str, data: bytes, output_name: str, *,
+                    keep_result: bool = True) -> tuple[dict[str, Any], CloakedPhoto | None, bytes | None]:
         if name.startswith("kill-"):
             flag = marker(name.split("-")[1].split(".")[0])
             if not flag.exists():
                 flag.touch()
                 os.kill(os.getpid(), signal.SIGKILL)
-        return super().cloak_bytes(name, data, output_name)
+        return super().cloak_bytes(name, data, output_name, keep_result=keep_result)
 
 
 class DiesAlways(PhotoWorker):
     """Kills its own process on every photo named ``crash...``: a photo that brings down any worker given it."""
 
-    def cloak_bytes(self, name: str, data: bytes, output_name: str) -> tuple[CloakedPhoto, bytes | None]:
+    def cloak_bytes(self, name: str, data: bytes, output_name: str, *,
+                    keep_result: bool = True) -> tuple[dict[str, Any], CloakedPhoto | None, bytes | None]:
         if name.startswith("crash"):
             os.kill(os.getpid(), signal.SIGKILL)
-        return super().cloak_bytes(name, data, output_name)
+        return super().cloak_bytes(name, data, output_name, keep_result=keep_result)

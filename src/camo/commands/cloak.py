@@ -158,10 +158,11 @@ def _config(args: argparse.Namespace) -> Any:
     return config
 
 
-def _short(verdict: Any) -> str:
-    """'protected 0.81' / 'NOT protected 0.52' / 'protected (no face found)' for one recognizer or a photo."""
-    distance = verdict.min_distance
-    word = "protected" if verdict.protected else "NOT protected"
+def _short(verdict: dict[str, Any]) -> str:
+    """'protected 0.81' / 'NOT protected 0.52' / 'protected (no face found)' for one recognizer's verdict (its
+    ``to_dict()``)."""
+    distance = verdict["min_distance"]
+    word = "protected" if verdict["protected"] else "NOT protected"
     return f"{word} (no face found)" if distance is None else f"{word} {distance:.2f}"
 
 
@@ -230,15 +231,16 @@ def run(args: argparse.Namespace) -> int:
                    copy_unprotected=args.copy_unprotected, threads=args.threads)
     with progress_bar("cloaking", disable=args.json or args.quiet) as update:
         try:
+            # Full records (two copies of each photo's pixels) only for the report: a library has thousands.
             outcome = run_cloak_job(pairs, job, out=args.out, ray=scale, members=None if scale else members,
-                                    decoys=decoys, callback=update)
+                                    decoys=decoys, callback=update, keep_results=args.report is not None)
         except KeyboardInterrupt:
             screen.print(f"interrupted: every finished photo is recorded in {args.out / MANIFEST_NAME}; run the same "
                          "command again to do the rest")
             raise
     records: list[CloakedPhoto] = [o.record for o in outcome.outcomes if o.record is not None]
     for o in outcome.outcomes:
-        if o.record is not None and o.record.status == "no face" and o.record.output is None:
+        if o.summary is not None and not o.skipped and o.summary["status"] == "no face" and o.summary["output"] is None:
             screen.print(f"{o.source}: no face found; nothing written (use --copy-unprotected to copy it)")
         elif o.error is not None:
             screen.print(f"{o.source}: FAILED, nothing written: {o.error}")
@@ -266,24 +268,24 @@ def run(args: argparse.Namespace) -> int:
         columns = ["photo", "faces", "verdict", *names, *jpeg_column, "PSNR dB", "SSIM", "time s"]
         for column in columns:
             table.add_column(column)
-        for r in records:
-            v = r.verification
-            faces = "-" if r.result is None else str(len(r.result.faces))
-            verdict = ("protected" if r.protected else "NOT protected") if v is not None else r.status
-            if r.attempts > 1:
-                verdict += f" ({r.preset} after {r.attempts} tries)"
-            cells = [_shown(r.source), faces, verdict]
-            by_name = {} if v is None else {item.recognizer: item for item in v.recognizers}
+        for r in summary["photos"]:
+            v = r.get("verification")
+            faces = "-" if not r.get("cloak") else str(r["cloak"]["faces"])
+            verdict = ("protected" if r["protected"] else "NOT protected") if v else r["status"]
+            if r.get("attempts", 1) > 1:
+                verdict += f" ({r['preset']} after {r['attempts']} tries)"
+            cells = [_shown(Path(r["source"])), faces, verdict]
+            by_name = {} if not v else {item["recognizer"]: item for item in v["recognizers"]}
             cells += [_short(by_name[name]) if name in by_name else "-" for name in names]
             if args.jpeg_check:
-                cells.append("-" if r.jpeg_verification is None else
-                             ("protected" if r.jpeg_verification.protected else "NOT protected"))
-            cells += ["-" if v is None or v.psnr is None else f"{v.psnr:.1f}", "-" if v is None else f"{v.ssim:.4f}",
-                      f"{r.seconds:.2f}"]
+                jpeg = r.get("jpeg_verification")
+                cells.append("-" if not jpeg else ("protected" if jpeg["protected"] else "NOT protected"))
+            cells += ["-" if not v or v["psnr"] is None else f"{v['psnr']:.1f}", "-" if not v else f"{v['ssim']:.4f}",
+                      "-" if "seconds" not in r else f"{r['seconds']:.2f}"]
             table.add_row(*cells)
         screen.print(table)
         if outcome.skipped:
-            screen.print(f"{outcome.skipped} photos were done by an earlier run into {args.out}/ and skipped (their "
-                         "verdicts are in cloak.json)")
+            screen.print(f"{outcome.skipped} photos were done by an earlier run into {args.out}/: skipped, their "
+                         "verdicts as recorded then" + (" (the report shows this run's photos)" if args.report else ""))
         screen.print(f"{summary['protected']}/{summary['cloaked']} cloaked photos protected; outputs in {args.out}/")
     return 4 if outcome.failed else 3 if failed else 0

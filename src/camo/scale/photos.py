@@ -116,10 +116,15 @@ class PhotoWorker:
                                   notes=("copied without a cloak (--copy-unprotected)",))
         return record
 
-    def cloak_bytes(self, name: str, data: bytes, output_name: str) -> tuple[CloakedPhoto, bytes | None]:
+    def cloak_bytes(self, name: str, data: bytes, output_name: str, *,
+                    keep_result: bool = True) -> tuple[dict[str, Any], CloakedPhoto | None, bytes | None]:
         """Cloak a photo given as its file's bytes (``name``: its file name, whose suffix may matter to decoding)
-        into a private folder, and return the record with the output file's bytes (None when nothing was
-        written). The record's paths are the private ones: the caller puts its own.
+        in a private folder.
+
+        Returns:
+            The record as JSON data, the record itself (None unless ``keep_result``: it holds the photo's pixels
+            twice, heavy to send back and to keep for thousands of photos) and the output file's bytes (None when
+            nothing was written). Paths in the records are ``name`` and ``output_name``: the caller puts its own.
 
         Raises:
             CamoError: as :meth:`cloak`.
@@ -132,7 +137,8 @@ class PhotoWorker:
             source.write_bytes(data)
             record = self.cloak(source, target)
             written = target.read_bytes() if record.output is not None and target.exists() else None
-        return replace(record, source=Path(name), output=None if written is None else Path(output_name)), written
+        record = replace(record, source=Path(name), output=None if written is None else Path(output_name))
+        return record.to_dict(), record if keep_result else None, written
 
     def ready(self) -> bool:
         """True once the models are loaded (a Ray actor answers this only after its constructor finished)."""

@@ -67,7 +67,7 @@ def connect(options: RayOptions, threads: int) -> bool:
 
 
 def run_on_ray(tasks: Sequence[Task], job: CloakJob, options: RayOptions, finished: Finished, *,
-               worker_class: type[PhotoWorker] = PhotoWorker) -> int:
+               keep_results: bool = True, worker_class: type[PhotoWorker] = PhotoWorker) -> int:
     """Cloak ``tasks`` on a pool of Ray actors, calling ``finished`` once per task as results arrive.
 
     Returns:
@@ -105,7 +105,8 @@ def run_on_ray(tasks: Sequence[Task], job: CloakJob, options: RayOptions, finish
         while left:
             while queue and idle:
                 actor, photo = idle.pop(), queue.popleft()
-                reference = actor.cloak_bytes.remote(photo.source.name, photo.source.read_bytes(), photo.target.name)
+                reference = actor.cloak_bytes.remote(photo.source.name, photo.source.read_bytes(), photo.target.name,
+                                                     keep_result=keep_results)
                 running[reference] = (actor, photo)
             if not running:  # every actor is gone for good and photos are left
                 raise ModelError(f"no Ray worker is left to cloak the last {left} photos")
@@ -116,7 +117,7 @@ def run_on_ray(tasks: Sequence[Task], job: CloakJob, options: RayOptions, finish
             except RayTaskError as err:
                 if task is None or not isinstance(err.cause, CamoError):
                     raise err.cause from None
-                finished(task, None, None, f"{type(err.cause).__name__}: {err.cause}", retries[task.index])
+                finished(task, None, None, None, f"{type(err.cause).__name__}: {err.cause}", retries[task.index])
                 left -= 1
                 idle.append(actor)
             except RayError as err:  # the worker process died (killed, out of memory, its node lost)
@@ -134,15 +135,15 @@ def run_on_ray(tasks: Sequence[Task], job: CloakJob, options: RayOptions, finish
                     retries[task.index] += 1
                     queue.appendleft(task)
                 else:
-                    finished(task, None, None, f"a worker process died on this photo {retries[task.index] + 1} "
+                    finished(task, None, None, None, f"a worker process died on this photo {retries[task.index] + 1} "
                              "times (it may crash the decoder or exhaust memory)", retries[task.index])
                     left -= 1
             else:
                 idle.append(actor)
                 deaths[id(actor)] = 0
                 if task is not None:
-                    record, data = result
-                    finished(task, record, data, None, retries[task.index])
+                    summary, record, data = result
+                    finished(task, summary, record, data, None, retries[task.index])
                     left -= 1
         return workers
     finally:

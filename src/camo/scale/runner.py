@@ -68,7 +68,8 @@ class PhotoOutcome:
     Attributes:
         source, target: the input and where its output goes.
         summary: the photo's record as JSON data (``CloakedPhoto.to_dict()``, or the manifest's for a skipped one).
-        record: the full record when the photo was cloaked in this run (None when skipped or failed).
+        record: the full record when the photo was cloaked in this run and results are kept (see
+            :func:`run_cloak_job`); None otherwise.
         skipped: done by an earlier run (recorded in the manifest, output unchanged).
         error: why the photo failed (None when it did not).
         retries: how often it went to a worker again because a worker process died under it.
@@ -114,9 +115,11 @@ class JobReport:
                 "retried": self.retried, "workers": self.workers}
 
 
-#: What a runner reports for one task: (task, record or None, output bytes or None, error or None, retries).
-#: Serial runs write the output themselves (bytes None); Ray runs return the bytes for the driver to write.
-Finished = Callable[["Task", "CloakedPhoto | None", "bytes | None", "str | None", int], None]
+#: What a runner reports for one task: (task, the record as JSON data or None, the record or None, output bytes or
+#: None, error or None, retries). Serial runs write the output themselves (bytes None); Ray runs return the bytes
+#: for the driver to write. A failed photo has no record and an error.
+Finished = Callable[["Task", "dict[str, Any] | None", "CloakedPhoto | None", "bytes | None", "str | None", int],
+                    None]
 
 
 def _relative(path: Path, out: Path) -> str:
@@ -135,6 +138,7 @@ def run_cloak_job(
     members: Sequence[FaceRecognizer] | None = None,
     decoys: DecoyChooser | None = None,
     callback: JobProgress | None = None,
+    keep_results: bool = True,
     worker_class: type[PhotoWorker] = PhotoWorker,
 ) -> JobReport:
     """Cloak every (input, output) pair that the manifest in ``out`` does not record as done, and record each.
@@ -147,6 +151,8 @@ def run_cloak_job(
         members: the loaded ensemble for a serial run (default: loaded from ``job``).
         decoys: serial decoy mode: one decoy identity per person across the photos of this run.
         callback: progress, see :data:`JobProgress`.
+        keep_results: keep each photo's full record (its pixels, for a report) in the outcome; without, only its
+            JSON record (what a table and cloak.json need) is kept and, on Ray, sent back.
         worker_class: what each worker runs (a subclass of :class:`PhotoWorker`).
 
     Returns:
@@ -182,14 +188,14 @@ def run_cloak_job(
         if callback is not None:
             callback(settled, len(pairs))
 
-        def finished(task: Task, record: CloakedPhoto | None, data: bytes | None, error: str | None,
-                     retries: int) -> None:
+        def finished(task: Task, summary: dict[str, Any] | None, record: CloakedPhoto | None, data: bytes | None,
+                     error: str | None, retries: int) -> None:
             nonlocal settled
             entry: dict[str, Any] = {"key": keys[task.index], "settings": fingerprint,
                                      "input": str(task.source.resolve()),
                                      "input_digest": digests[task.index].to_dict(),
                                      "output": None, "output_digest": None, "retries": retries}
-            if record is None:
+            if summary is None:
                 manifest.append({**entry, "status": "failed", "error": error})
                 outcomes[task.index] = PhotoOutcome(source=task.source, target=task.target, summary=None,
                                                     error=error, retries=retries)
@@ -199,12 +205,14 @@ def run_cloak_job(
 
                     refuse_inputs(task.target, protect)
                     write_bytes_atomic(data, task.target)
-                record = replace(record, source=task.source, output=None if record.output is None else task.target)
-                summary = record.to_dict()
-                if record.output is not None:
-                    entry["output"] = _relative(task.target, out)
-                    entry["output_digest"] = digest(task.target).to_dict()
-                manifest.append({**entry, "status": record.status, "record": summary})
+                output = None if summary["output"] is None else task.target
+                summary = {**summary, "source": str(task.source), "output": None if output is None else str(output)}
+                if record is not None:
+                    record = replace(record, source=task.source, output=output)
+                if output is not None:
+                    entry["output"] = _relative(output, out)
+                    entry["output_digest"] = digest(output).to_dict()
+                manifest.append({**entry, "status": summary["status"], "record": summary})
                 outcomes[task.index] = PhotoOutcome(source=task.source, target=task.target, summary=summary,
                                                     record=record, retries=retries)
             settled += 1
@@ -219,13 +227,13 @@ def run_cloak_job(
                     try:
                         record = worker.cloak(task.source, task.target, protect=protect, decoys=decoys)
                     except CamoError as err:
-                        finished(task, None, None, f"{type(err).__name__}: {err}", 0)
+                        finished(task, None, None, None, f"{type(err).__name__}: {err}", 0)
                     else:
-                        finished(task, record, None, None, 0)
+                        finished(task, record.to_dict(), record if keep_results else None, None, None, 0)
         else:
             from camo.scale.ray_runner import run_on_ray
 
-            workers = run_on_ray(tasks, job, ray, finished, worker_class=worker_class)
+            workers = run_on_ray(tasks, job, ray, finished, keep_results=keep_results, worker_class=worker_class)
     done = tuple(o for o in outcomes if o is not None)
     if len(done) != len(pairs):  # every task reports exactly once; anything else is a bug, not a user error
         raise RuntimeError(f"{len(pairs) - len(done)} photos were neither done, skipped nor failed")
