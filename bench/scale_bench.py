@@ -57,6 +57,36 @@ def cloak(folders: list[Path], out: Path, cloak_args: list[str], extra: list[str
     }
 
 
+def interrupted(folders: list[Path], out: Path, cloak_args: list[str], after: int) -> dict[str, Any]:
+    """``camo cloak ... --ray --workers 2`` stopped by a real SIGINT (Ctrl-C) once ``after`` photos are recorded,
+    then the same command again: what the manifest held, and what the re-run skipped and did."""
+    import signal
+
+    command = [sys.executable, "-c", "from camo.cli import app; app()", "cloak", *map(str, folders),
+               "--out", str(out), "--json", *cloak_args, "--ray", "--workers", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "src")}
+    manifest = out / "camo-manifest.jsonl"
+    # A shell's background job ignores SIGINT, and Python then installs no KeyboardInterrupt: restore the default.
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    while process.poll() is None:  # a benchmark, not a test: polling the file is how a user would watch it
+        if manifest.exists() and len(manifest.read_text().splitlines()) >= after:
+            process.send_signal(signal.SIGINT)
+            break
+        time.sleep(0.5)
+    _, stderr = process.communicate()
+    lines = [json.loads(line) for line in manifest.read_text().splitlines()]
+    intact = all((out / e["output"]).is_file() and hashlib.sha256((out / e["output"]).read_bytes()).hexdigest()
+                 == e["output_digest"]["sha256"] for e in lines if e.get("output"))
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.suffix in (".png", ".jpg"))
+    recorded = sorted(e["output"] for e in lines if e.get("output"))
+    rerun = cloak(folders, out, cloak_args, ["--ray", "--workers", "2"])
+    return {"exit_on_sigint": process.returncode,
+            "message": [line for line in stderr.splitlines() if line.startswith(("interrupted", "error"))],
+            "recorded_at_interrupt": len(lines), "outputs_intact": intact,
+            "files_without_record": sorted(set(written) - set(recorded)), "rerun": rerun}
+
+
 def digests(out: Path) -> dict[str, str]:
     return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(out.rglob("*")) if p.is_file() and p.suffix in (".png", ".jpg")}
@@ -71,7 +101,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="scratch folder for the outputs (emptied first)")
     parser.add_argument("--cloak-args", default="--recognizers dlib --preset mid",
                         help="camo cloak options shared by every run")
-    parser.add_argument("--runs", default="serial,ray1,ray2,cluster")
+    parser.add_argument("--runs", default="serial,ray1,ray2,cluster,interrupt",
+                        help="comma-separated, in order: serial, rayN (--ray --workers N), cluster, interrupt (ray2 "
+                             "stopped by SIGINT after 10 photos, then run again); a name may repeat")
     parser.add_argument("--raw", type=Path, default=ROOT / "bench" / "scale" / "raw.json")
     args = parser.parse_args()
     folders = [FACES / name for name in FOLDERS]
@@ -84,8 +116,8 @@ def main() -> None:
     results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                            "platform": platform.platform()},
                                "cloak_args": args.cloak_args, "runs": {}}
-    for name in args.runs.split(","):
-        out = args.out / name
+    for number, name in enumerate(args.runs.split(",")):
+        out = args.out / f"{number}-{name}"
         print(f"{name} ...", file=sys.stderr, flush=True)
         if name == "serial":
             run = cloak(folders, out, cloak_args, [])
@@ -102,20 +134,25 @@ def main() -> None:
                 run = cloak(folders, out, cloak_args, ["--ray", simulated.address])
             finally:
                 simulated.shutdown()
+        elif name == "interrupt":
+            report = interrupted(folders, out, cloak_args, after=10)
+            run = report.pop("rerun")
+            run["interrupt"] = report
         else:
             raise SystemExit(f"unknown run {name!r}")
         run["outputs"] = digests(out)
         run["photos_per_minute"] = round(60 * len(run["photos"]) / run["wall_s"], 2)
-        results["runs"][name] = run
+        results["runs"][f"{number}-{name}"] = run
         print(f"{name}: {len(run['photos'])} photos in {run['wall_s']} s, load {run['load_before']} -> "
               f"{run['load_after']}", file=sys.stderr, flush=True)
-    serial = results["runs"].get("serial")
+    serial = next((run for key, run in results["runs"].items() if key.endswith("-serial")), None)
     if serial is not None:
         for run in results["runs"].values():
             run["same_verdicts_as_serial"] = verdicts(run) == verdicts(serial)
             run["same_outputs_as_serial"] = run["outputs"] == serial["outputs"]
     for run in results["runs"].values():
-        run["photo_seconds"] = {Path(p["source"]).name: p.get("seconds") for p in run["photos"]}
+        run["photo_seconds"] = {p["source"]: p.get("seconds") for p in run["photos"]}
+        run["photo_cpu_seconds"] = {p["source"]: p.get("cpu_seconds") for p in run["photos"]}
         run["statuses"] = {s: sum(p.get("status") == s for p in run["photos"])
                            for s in sorted({p.get("status") for p in run["photos"]})}
         run["photos"] = len(run["photos"])

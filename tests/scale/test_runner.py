@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -63,6 +64,14 @@ def test_changed_output_changed_input_or_settings_are_done_again(tmp_path: Path,
     assert (report.skipped, report.done) == (1, 1)
     stronger = replace(cheap_job, config=replace(cheap_job.config, steps=2))
     assert run_cloak_job(pairs_for(photos, out), stronger, out=out).done == 2
+    # The same photos from another folder: recognised by content, nothing to do.
+    (tmp_path / "moved").mkdir()
+    moved = [Path(shutil.copy(p, tmp_path / "moved" / p.name)) for p in photos]
+    assert run_cloak_job(pairs_for(moved, out), stronger, out=out).skipped == 2
+    # A photo replaced under the same name is done again.
+    photos[0].write_bytes(photos[1].read_bytes())
+    report = run_cloak_job(pairs_for(photos, out), stronger, out=out)
+    assert (report.skipped, report.done) == (1, 1)
 
 
 def test_a_poisoned_photo_is_reported_once_and_the_rest_is_done(tmp_path: Path, cheap_job: Any) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -122,9 +123,10 @@ class PhotoWorker:
         in a private folder.
 
         Returns:
-            The record as JSON data, the record itself (None unless ``keep_result``: it holds the photo's pixels
-            twice, heavy to send back and to keep for thousands of photos) and the output file's bytes (None when
-            nothing was written). Paths in the records are ``name`` and ``output_name``: the caller puts its own.
+            The record as JSON data (with ``cpu_seconds``: this process's CPU time for the photo), the record
+            itself (None unless ``keep_result``: it holds the photo's pixels twice, heavy to send back and to keep
+            for thousands of photos) and the output file's bytes (None when nothing was written). Paths in the
+            records are ``name`` and ``output_name``: the caller puts its own.
 
         Raises:
             CamoError: as :meth:`cloak`.
@@ -135,10 +137,12 @@ class PhotoWorker:
             source.parent.mkdir()
             target.parent.mkdir()
             source.write_bytes(data)
+            cpu = time.process_time()
             record = self.cloak(source, target)
+            cpu = time.process_time() - cpu
             written = target.read_bytes() if record.output is not None and target.exists() else None
         record = replace(record, source=Path(name), output=None if written is None else Path(output_name))
-        return record.to_dict(), record if keep_result else None, written
+        return {**record.to_dict(), "cpu_seconds": round(cpu, 3)}, record if keep_result else None, written
 
     def ready(self) -> bool:
         """True once the models are loaded (a Ray actor answers this only after its constructor finished)."""

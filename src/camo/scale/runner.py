@@ -173,8 +173,18 @@ def run_cloak_job(
     with Manifest(out) as manifest:
         known = {entry.get("input"): FileDigest.from_dict(entry["input_digest"])
                  for entry in manifest if "input_digest" in entry}
-        keys, digests, tasks = [], [], []
+        # An output no record names cannot be done: its input is hashed only when it is recorded, so that a first
+        # run over a large library starts at once instead of reading every photo first.
+        named = {str(entry["key"]).split(":", 2)[-1] for entry in manifest}
+        keys: list[str | None] = []
+        digests: list[FileDigest | None] = []
+        tasks = []
         for index, (source, target) in enumerate(pairs):
+            if _relative(target, out) not in named:
+                keys.append(None)
+                digests.append(None)
+                tasks.append(Task(index, source, target))
+                continue
             given = digest(source, known.get(str(source.resolve())))
             key = f"{fingerprint}:{given.sha256}:{_relative(target, out)}"
             keys.append(key)
@@ -191,9 +201,11 @@ def run_cloak_job(
         def finished(task: Task, summary: dict[str, Any] | None, record: CloakedPhoto | None, data: bytes | None,
                      error: str | None, retries: int) -> None:
             nonlocal settled
-            entry: dict[str, Any] = {"key": keys[task.index], "settings": fingerprint,
-                                     "input": str(task.source.resolve()),
-                                     "input_digest": digests[task.index].to_dict(),
+            given = digests[task.index] or digest(task.source)
+            entry: dict[str, Any] = {"key": keys[task.index] or f"{fingerprint}:{given.sha256}:"
+                                                                  f"{_relative(task.target, out)}",
+                                     "settings": fingerprint, "input": str(task.source.resolve()),
+                                     "input_digest": given.to_dict(),
                                      "output": None, "output_digest": None, "retries": retries}
             if summary is None:
                 manifest.append({**entry, "status": "failed", "error": error})
@@ -224,12 +236,14 @@ def run_cloak_job(
             if tasks:
                 worker = worker_class(job, members)
                 for task in tasks:
+                    cpu = time.process_time()
                     try:
                         record = worker.cloak(task.source, task.target, protect=protect, decoys=decoys)
                     except CamoError as err:
                         finished(task, None, None, None, f"{type(err).__name__}: {err}", 0)
                     else:
-                        finished(task, record.to_dict(), record if keep_results else None, None, None, 0)
+                        summary = {**record.to_dict(), "cpu_seconds": round(time.process_time() - cpu, 3)}
+                        finished(task, summary, record if keep_results else None, None, None, 0)
         else:
             from camo.scale.ray_runner import run_on_ray
 
