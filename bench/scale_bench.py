@@ -9,6 +9,8 @@ are compared with the serial run's.
 Run from the repository root:
   OMP_NUM_THREADS=1 PYTHONPATH=src python bench/scale_bench.py --out /tmp/camo-scale \
       --cloak-args "--recognizers dlib --preset mid" --runs serial,ray1,ray2,cluster
+Ray starts its workers at nice 15 (they yield to every other process); on a shared machine set
+RAY_worker_niceness=0 in the environment to compare them with a serial run at nice 0 on equal terms.
 Writes bench/scale/raw.json (every run's figures); bench/SCALE.md is written from it by hand.
 Needs ../shared/data/faces (the photos) and Ray (pip install 'camo[ray]').
 """
@@ -115,7 +117,9 @@ def main() -> None:
     cloak_args = shlex.split(args.cloak_args)
     results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                            "platform": platform.platform()},
-                               "cloak_args": args.cloak_args, "runs": {}}
+                               "cloak_args": args.cloak_args,
+                               "RAY_worker_niceness": os.environ.get("RAY_worker_niceness", "Ray's default, 15"),  # noqa: SIM112 -- Ray spells it so
+                               "runs": {}}
     for number, name in enumerate(args.runs.split(",")):
         out = args.out / f"{number}-{name}"
         print(f"{name} ...", file=sys.stderr, flush=True)
