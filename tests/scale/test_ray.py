@@ -107,6 +107,7 @@ def test_poisoned_photos_are_reported_once_not_retried_forever(local_ray: None, 
     assert report.counts() == {"photos": 3, "done": 1, "skipped": 0, "failed": 2, "retried": 1, "workers": 1}
     broken, crashed = report.outcomes[1], report.outcomes[2]
     assert broken.error is not None and "ImageError" in broken.error and broken.retries == 0
+    assert str(unreadable) in broken.error and "camo-worker-" not in broken.error  # the user's path, not the copy
     assert crashed.error is not None and "died on this photo 3 times" in crashed.error and crashed.retries == 2
     assert [r["status"] for r in _records(out)].count("failed") == 2
     assert sorted(p.name for p in out.iterdir()) == sorted([MANIFEST_NAME, f"{good.stem}.png"])

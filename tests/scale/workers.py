@@ -23,8 +23,8 @@ class DiesOnce(PhotoWorker):
 
     def cloak_bytes(self, name: str, data: bytes, output_name: str, *,
                     keep_result: bool = True) -> tuple[dict[str, Any], CloakedPhoto | None, bytes | None]:
-        if name.startswith("kill-"):
-            flag = marker(name.split("-")[1].split(".")[0])
+        if Path(name).name.startswith("kill-"):
+            flag = marker(Path(name).stem.split("-")[1])
             if not flag.exists():
                 flag.touch()
                 os.kill(os.getpid(), signal.SIGKILL)
@@ -36,6 +36,6 @@ class DiesAlways(PhotoWorker):
 
     def cloak_bytes(self, name: str, data: bytes, output_name: str, *,
                     keep_result: bool = True) -> tuple[dict[str, Any], CloakedPhoto | None, bytes | None]:
-        if name.startswith("crash"):
+        if Path(name).name.startswith("crash"):
             os.kill(os.getpid(), signal.SIGKILL)
         return super().cloak_bytes(name, data, output_name, keep_result=keep_result)

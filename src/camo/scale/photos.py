@@ -119,7 +119,7 @@ class PhotoWorker:
 
     def cloak_bytes(self, name: str, data: bytes, output_name: str, *,
                     keep_result: bool = True) -> tuple[dict[str, Any], CloakedPhoto | None, bytes | None]:
-        """Cloak a photo given as its file's bytes (``name``: its file name, whose suffix may matter to decoding)
+        """Cloak a photo given as its file's bytes (``name``: its path, for messages; its suffix may matter to decoding)
         in a private folder.
 
         Returns:
@@ -131,6 +131,8 @@ class PhotoWorker:
         Raises:
             CamoError: as :meth:`cloak`.
         """
+        from camo.errors import CamoError
+
         with tempfile.TemporaryDirectory(prefix="camo-worker-") as folder:
             source = Path(folder) / "in" / Path(name).name
             target = Path(folder) / "out" / Path(output_name).name
@@ -138,7 +140,10 @@ class PhotoWorker:
             target.parent.mkdir()
             source.write_bytes(data)
             cpu = time.process_time()
-            record = self.cloak(source, target)
+            try:
+                record = self.cloak(source, target)
+            except CamoError as err:  # the message names the private copy: name the photo instead
+                raise type(err)(str(err).replace(str(source), name)) from None
             cpu = time.process_time() - cpu
             written = target.read_bytes() if record.output is not None and target.exists() else None
         record = replace(record, source=Path(name), output=None if written is None else Path(output_name))

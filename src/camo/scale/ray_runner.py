@@ -105,7 +105,7 @@ def run_on_ray(tasks: Sequence[Task], job: CloakJob, options: RayOptions, finish
         while left:
             while queue and idle:
                 actor, photo = idle.pop(), queue.popleft()
-                reference = actor.cloak_bytes.remote(photo.source.name, photo.source.read_bytes(), photo.target.name,
+                reference = actor.cloak_bytes.remote(str(photo.source), photo.source.read_bytes(), photo.target.name,
                                                      keep_result=keep_results)
                 running[reference] = (actor, photo)
             if not running:  # every actor is gone for good and photos are left
