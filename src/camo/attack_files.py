@@ -1,7 +1,15 @@
 """Attack image files end to end: load, classify, attack, save 8-bit, reload, re-classify, draw the figure.
 
-This is what ``camo attack`` and ``camo demo`` call. Every input is read and checked before anything is written,
-so a bad file among many leaves no partial output.
+This is what ``camo attack``, ``camo demo`` and the web app's lab call. Every input is read and checked before
+anything is written, so a bad file among many leaves no partial output.
+
+Where this module sits: it is a *job* — it reads files, runs attacks, saves outputs and asks for figures — so it
+lives at camo's top level beside the other jobs, :mod:`camo.demo` and :mod:`camo.video` (which also reuses
+:func:`predict`, :func:`validate` and :func:`attack_one`), above the layers it uses and below the commands and the
+web app that call it. Its results are :mod:`camo.attack_record` (plain data) and the figure is drawn by
+:mod:`camo.analysis.figures`, which reads records and knows nothing of this module: records ← figures ← this job.
+Neither ``camo.attacks`` (pure functions on tensors) nor ``camo.analysis`` (draws results, never runs an attack)
+would be a home for something that writes files.
 """
 
 from __future__ import annotations
@@ -11,25 +19,16 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from camo import images
+from camo.attack_record import AttackRecord, Prediction
 from camo.attacks import METHODS, bim, fgm, fgsm, mifgsm, pgd
 from camo.errors import InputError
 from camo.models import Classifier
 
 log = logging.getLogger("camo")
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """A model's top class for one image."""
-
-    index: int
-    label: str
-    confidence: float
 
 
 @dataclass(frozen=True)
@@ -43,27 +42,6 @@ class AttackSettings:
     seed: int = 0               # PGD's random start
     image_format: str = "png"   # png (lossless) or jpeg
     quality: int = 95           # JPEG only
-
-
-@dataclass(frozen=True)
-class AttackRecord:
-    """The outcome for one image file; plain data for tables, JSON and figures."""
-
-    source: str
-    output: str
-    figure: str
-    method: str
-    eps: float
-    target: str | None
-    original: Prediction
-    adversarial: Prediction        # of the float tensor the attack returned
-    saved: Prediction              # of the 8-bit file read back from disk
-    success: bool                  # the float adversarial fools the model (or hits the target)
-    survived_quantisation: bool    # the saved file does too
-    linf: float                    # ‖saved − original‖∞ in pixel units
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def predict(model: Classifier, x: torch.Tensor) -> list[Prediction]:

@@ -24,3 +24,6 @@ TRAIN_METHODS: dict[str, str] = {
     "fgsm": "FGSM from the clean image, step α (default ε): the setting that catastrophically overfits",
     "none": "no attack: plain training, for comparison",
 }
+
+#: The built-in classifiers (``camo.models.zoo.BUILTIN`` describes each; a test checks they agree).
+BUILTIN_MODELS = ("mnist", "imagenet", "mnist-robust")

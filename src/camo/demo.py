@@ -11,7 +11,8 @@ import numpy as np
 import torch
 
 from camo import images
-from camo.attack_files import AttackRecord, AttackSettings, attack_images
+from camo.attack_files import AttackSettings, attack_images
+from camo.attack_record import AttackRecord
 from camo.models import Classifier, load_model
 from camo.video import VideoResult
 

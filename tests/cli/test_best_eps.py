@@ -37,8 +37,9 @@ def test_bisection_and_scan_agree_and_the_answer_works(seven: Path, tmp_path: Pa
     assert json.loads((tmp_path / "seven.best-eps.json").read_text())["search"] == "scan"
 
 
-def test_table_and_unreachable(seven: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["best-eps", str(seven), "--target", "3", "--max-eps", "2/255", "--step", "1/255"]) == 0
+def test_table_and_unreachable(seven: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["best-eps", str(seven), "--target", "3", "--max-eps", "2/255", "--step", "1/255",
+                 "--out", str(tmp_path)]) == 0
     err = " ".join(capsys.readouterr().err.split())  # rich wraps lines at the terminal width
     assert "never predicts 3" in err and "clean prediction 7" in err
 

@@ -51,7 +51,7 @@ def test_train_then_eval_from_the_png_gives_the_same_success(tmp_path: Path,
     assert trained["area_fraction"] <= 0.16 and trained["evaluated_on"] == "mnist held-out split"
     assert (tmp_path / "2.examples.png").stat().st_size > 1000
     assert main(["patch", "eval", str(tmp_path / "2.png"), "--model", "mnist", "--images", "mnist",
-                 "--scales", "1,0.5", "--bound", "20", "--json"]) == 0
+                 "--scales", "1,0.5", "--bound", "20", "--out", str(tmp_path), "--json"]) == 0
     record = json.loads(capsys.readouterr().out)
     evaluations = record["evaluations"]
     nominal = next(e for e in evaluations if e["scale"] == 1 and e["placement"] == "random")
@@ -131,11 +131,12 @@ def test_apply_checks_every_image_before_writing_any(tmp_path: Path, capsys: pyt
     Image.fromarray(np.zeros((20, 20), np.uint8)).save(tmp_path / "a.png")
     Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(tmp_path / "a.jpg")
     Image.fromarray(np.zeros((6, 6), np.uint8)).save(tmp_path / "tiny.png")
-    out = tmp_path / "out"
-    # a.png and a.jpg would both become a.patched.png
+    # a.png and a.jpg share a stem: each output says which it came from instead of one replacing the other
+    named = tmp_path / "named"
     assert main(["patch", "apply", str(tmp_path / "p.png"), str(tmp_path / "a.png"), str(tmp_path / "a.jpg"),
-                 "--out", str(out)]) == 1
-    assert "share the name 'a'" in capsys.readouterr().err
+                 "--out", str(named)]) == 0
+    assert sorted(p.name for p in named.iterdir()) == ["a-jpg.patched.png", "a-png.patched.png"]
+    out = tmp_path / "out"
     # the second image is too small: the error names it, and the first image's output is not written either
     assert main(["patch", "apply", str(tmp_path / "p.png"), str(tmp_path / "a.png"), str(tmp_path / "tiny.png"),
                  "--random", "--out", str(out)]) == 1

@@ -102,6 +102,7 @@ def best_eps(
     seed: int = 0,
     quantized: bool | None = None,
     source: str = "",
+    callback: Callable[[int], None] | None = None,
 ) -> BestEpsResult:
     """Find the smallest ε for which a targeted attack makes the model predict ``target``.
 
@@ -119,6 +120,8 @@ def best_eps(
         quantized: judge each attacked image as an 8-bit file holds it (default: True when the model's bounds
             are [0, 1], False otherwise).
         source: where x came from, for reports.
+        callback: progress, ``callback(evaluated)`` with the number of ε attacked so far (the search decides how
+            many it needs as it goes).
 
     Returns:
         A :class:`BestEpsResult`; ``smallest_eps`` is 0 when the clean image is already predicted as the target.
@@ -171,6 +174,8 @@ def best_eps(
                 probs = model(batch).float().softmax(dim=1)
             for e, p in zip(todo, probs, strict=True):
                 cache[e] = EpsPoint(float(e), float(p[target]), int(p.argmax()))
+            if callback is not None:
+                callback(len(cache))
         return [cache[e] for e in values]
 
     grid = list(eps_range(0.0, eps_max, step_size))

@@ -1,15 +1,14 @@
-"""Figures in the seeds' style, drawn honestly.
+"""The seeds' figure "original + perturbation = adversarial", drawn honestly from an attack record.
 
-The seeds showed the perturbation by casting signed values to uint8, which wraps −1/255 to 255 and shows noise
-where there is structure. Here a signed perturbation is mapped around mid-grey: grey = unchanged, lighter = pixel
-raised, darker = lowered, with the scale written on the figure.
+The perturbation is shown around mid-grey (:func:`camo.analysis.render.signed_to_display`), never wrapped around
+uint8 as the seeds did, with its scale written on the figure. Reads :class:`~camo.attack_record.AttackRecord`
+(plain data) and the two tensors; runs no model and no attack.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -19,23 +18,9 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 
-from camo.analysis.plots import png_bytes
+from camo.analysis.render import png_bytes, signed_to_display
+from camo.attack_record import AttackRecord
 from camo.images import refuse_inputs, write_bytes_atomic
-
-if TYPE_CHECKING:
-    from camo.attack_files import AttackRecord
-
-
-def signed_to_display(delta: torch.Tensor, scale: float) -> np.ndarray:
-    """Map a signed perturbation to [0, 1] around mid-grey: 0.5 + δ / (2·scale), clipped.
-
-    Shape: (1, C, H, W) or (C, H, W) -> (H, W, C) float.
-    """
-    if delta.dim() == 4:
-        delta = delta[0]
-    scale = scale if scale > 0 else 1.0
-    shown = (0.5 + delta.detach().cpu().float() / (2 * scale)).clamp(0, 1)
-    return np.asarray(shown.permute(1, 2, 0).numpy())
 
 
 def _as_display(x: torch.Tensor) -> np.ndarray:

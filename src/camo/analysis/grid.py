@@ -18,7 +18,7 @@ from PIL import Image
 from camo import images
 from camo.analysis.sweep import label_names
 from camo.attacks import bim, fgsm, mifgsm, pgd
-from camo.attacks.core import Model, check_inputs, frozen
+from camo.attacks.core import Model, StepCallback, check_inputs, frozen
 from camo.choices import LINF_METHODS
 from camo.errors import InputError
 
@@ -104,6 +104,7 @@ def grid(
     steps: int = 10,
     seed: int = 0,
     source: str = "",
+    callback: StepCallback | None = None,
 ) -> GridResult:
     """Attack one image towards every class other than its prediction (the top_k most likely for > 10 classes).
 
@@ -115,6 +116,7 @@ def grid(
         top_k: targets for large label sets (default 8; ignored for ≤ 10 classes unless given).
         steps, seed: iterative methods' steps and PGD's random start.
         source: where x came from, for reports.
+        callback: progress, ``callback(step, steps)`` after each step of the attack (all targets at once).
 
     Returns:
         A :class:`GridResult` whose cells follow the targets' class order (≤ 10 classes) or their likelihood.
@@ -147,13 +149,16 @@ def grid(
     xs = x.expand(len(targets), -1, -1, -1).contiguous()
     ys = torch.tensor(targets, device=x.device)
     if method == "pgd":
-        adversarial = pgd(model, xs, ys, eps, targeted=True, steps=steps, generator=torch.Generator().manual_seed(seed))
+        adversarial = pgd(model, xs, ys, eps, targeted=True, steps=steps, generator=torch.Generator().manual_seed(seed),
+                          callback=callback)
     elif method == "bim":
-        adversarial = bim(model, xs, ys, eps, targeted=True, steps=steps)
+        adversarial = bim(model, xs, ys, eps, targeted=True, steps=steps, callback=callback)
     elif method == "mifgsm":
-        adversarial = mifgsm(model, xs, ys, eps, targeted=True, steps=steps)
+        adversarial = mifgsm(model, xs, ys, eps, targeted=True, steps=steps, callback=callback)
     else:
         adversarial = fgsm(model, xs, ys, eps, targeted=True)
+        if callback is not None:
+            callback(1, 1)
     saved = images.quantize(adversarial)  # what an 8-bit file holds; classified and shown as such
     with frozen(model), torch.no_grad():
         probs = model(saved).float().softmax(dim=1)

@@ -20,7 +20,7 @@ import torch
 from matplotlib.axes import Axes
 from PIL import Image, ImageDraw, ImageFont
 
-from camo.analysis.plots import png_bytes
+from camo.analysis.render import png_bytes
 from camo.attacks.patch import GrowResult, PatchEvaluation, PatchReport
 from camo.images import refuse_inputs, save, to_uint8, write_bytes_atomic
 

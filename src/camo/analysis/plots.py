@@ -6,7 +6,6 @@ units: ε is shown in grey levels (ε × 255) because images are 8-bit, probabil
 
 from __future__ import annotations
 
-import io
 from typing import TYPE_CHECKING
 
 import matplotlib
@@ -15,24 +14,14 @@ matplotlib.use("Agg")  # files only; never open a window
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+
+from camo.analysis.render import png_bytes, signed_to_display
 
 if TYPE_CHECKING:
     from camo.analysis.best_eps import BestEpsResult
     from camo.analysis.evaluate import EvaluationResult
     from camo.analysis.grid import GridResult
     from camo.analysis.sweep import SweepResult
-
-
-def png_bytes(fig: Figure, *, dpi: int = 100) -> bytes:
-    """Render a figure to PNG bytes and close it (figures left open leak memory in long runs).
-
-    No metadata: matplotlib's default "Software" text chunk is left out, like everything else camo writes.
-    """
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
-    plt.close(fig)
-    return buffer.getvalue()
 
 
 def _grey_levels(values: tuple[float, ...] | list[float]) -> np.ndarray:
@@ -170,10 +159,8 @@ def grid_figure(result: GridResult) -> bytes:
 
 
 def _signed_display(delta: np.ndarray, scale: float) -> np.ndarray:
-    """:func:`camo.analysis.figures.signed_to_display` for an (H, W, C) array: grey = unchanged."""
+    """:func:`camo.analysis.render.signed_to_display` for an (H, W, C) array: grey = unchanged."""
     import torch
-
-    from camo.analysis.figures import signed_to_display
 
     tensor = torch.from_numpy(np.ascontiguousarray(delta.transpose(2, 0, 1)))
     return signed_to_display(tensor, scale)

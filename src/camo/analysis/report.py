@@ -20,7 +20,7 @@ from camo.analysis.sweep import SweepResult
 from camo.errors import InputError
 from camo.images import write_bytes_atomic
 
-AnyResult = Any  # SweepResult | BestEpsResult | EvaluationResult | GridResult
+AnyResult = Any  # SweepResult | BestEpsResult | EvaluationResult | GridResult | AttackResults
 
 _STYLE = (
     "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;"
@@ -44,7 +44,13 @@ def result_from_dict(data: dict[str, Any]) -> AnyResult:
                              "grid": GridResult}
     kind = data.get("kind") if isinstance(data, dict) else None
     if kind not in kinds:
-        raise InputError(f"not a camo result (its 'kind' is {kind!r}; expected one of {', '.join(kinds)})")
+        from camo.analysis.result_kinds import REPORTED, what_wrote
+
+        readable = ", ".join(REPORTED.values())
+        written_by = what_wrote(data)
+        if written_by is not None:
+            raise InputError(f"{written_by}. camo report makes pages from the results of {readable}")
+        raise InputError(f"not a camo result (its 'kind' is {kind!r}; camo report reads the results of {readable})")
     try:
         return kinds[kind].from_dict(data)
     except (KeyError, TypeError, ValueError) as err:
@@ -52,7 +58,8 @@ def result_from_dict(data: dict[str, Any]) -> AnyResult:
 
 
 def load_result(path: str | os.PathLike[str]) -> AnyResult:
-    """Read a result JSON file written by ``camo sweep/best-eps/evaluate/grid`` (or their ``--json``).
+    """Read a result JSON file written by ``camo sweep/best-eps/evaluate/grid`` (or their ``--json``), or the
+    ``results.json`` of ``camo attack``.
 
     Raises:
         InputError: missing file, not JSON, or not a camo result.
@@ -64,6 +71,10 @@ def load_result(path: str | os.PathLike[str]) -> AnyResult:
         raise InputError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise InputError(f"{path}: not a JSON file ({err})") from None
+    from camo.analysis.attack_report import AttackResults, is_attack_results
+
+    if is_attack_results(data):  # camo attack's results.json: its figures are read from beside it
+        return AttackResults.from_file(path, data)
     try:
         return result_from_dict(data)
     except InputError as err:
@@ -147,12 +158,28 @@ def _grid_section(r: Any) -> str:
             + _table(["target", "predicted", "p(predicted)", "p(target)", "reached"], rows))
 
 
+def _comparison_section(results: Sequence[EvaluationResult]) -> str:
+    """The side-by-side section (:mod:`camo.analysis.robustness`): the figure and the table; the other sections
+    follow."""
+    from camo.analysis.robustness import comparison_figure, comparison_rows
+
+    header, rows = comparison_rows(results)
+    data = sorted({f"{r.data} ({r.count} images)" for r in results})
+    return ("<h2>Robustness side by side: " + html.escape(", ".join(r.model for r in results)) + "</h2>"
+            f"<p class='note'>Accuracy on adversarial images, untargeted attacks against the true labels, on "
+            f"{html.escape('; '.join(data))}. PGD × N: N random starts, an image counts as robust only if it "
+            "survives every one.</p>"
+            + _img(comparison_figure(results), "accuracy against ε for each model and attack")
+            + _table(header, rows))
+
+
 def report_html(results: Sequence[AnyResult], *, title: str = "camo report") -> str:
     """The whole page as a string.
 
     Raises:
         InputError: no results, or an object that is not a camo result.
     """
+    from camo.analysis.attack_report import AttackResults, attack_section
     from camo.analysis.grid import GridResult
 
     if not results:
@@ -160,9 +187,7 @@ def report_html(results: Sequence[AnyResult], *, title: str = "camo report") -> 
     sections = []
     evaluations = [r for r in results if isinstance(r, EvaluationResult)]
     if len(evaluations) > 1:  # several models (or settings) evaluated: compare them first
-        from camo.analysis.robustness import comparison_section
-
-        sections.append(comparison_section(evaluations))
+        sections.append(_comparison_section(evaluations))
     for r in results:
         if isinstance(r, SweepResult):
             sections.append(_sweep_section(r))
@@ -172,6 +197,8 @@ def report_html(results: Sequence[AnyResult], *, title: str = "camo report") -> 
             sections.append(_evaluation_section(r))
         elif isinstance(r, GridResult):
             sections.append(_grid_section(r))
+        elif isinstance(r, AttackResults):
+            sections.append(attack_section(r, _img, _table))
         else:
             raise InputError(f"cannot report a {type(r).__name__}")
     return ("<!doctype html><html lang='en'><head><meta charset='utf-8'>"

@@ -6,7 +6,6 @@ compared on the ε values and methods they share; each column says how its PGD w
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Sequence
 
@@ -58,7 +57,7 @@ def comparison_figure(results: Sequence[EvaluationResult]) -> bytes:
     """Accuracy against ε, one colour per model, one line style per attack; each model's clean accuracy dotted."""
     import matplotlib.pyplot as plt
 
-    from camo.analysis.plots import png_bytes
+    from camo.analysis.render import png_bytes
 
     styles = ["-", "--", "-.", ":"]
     fig, ax = plt.subplots(figsize=(9, 5))
@@ -79,17 +78,3 @@ def comparison_figure(results: Sequence[EvaluationResult]) -> bytes:
     ax.set_title(f"robustness side by side ({' / '.join(str(c) for c in counts)} images)", fontsize=10)
     fig.tight_layout()
     return png_bytes(fig)
-
-
-def comparison_section(results: Sequence[EvaluationResult]) -> str:
-    """The HTML section of the report: the figure and the table (the report's other sections follow)."""
-    from camo.analysis.report import _img, _table
-
-    header, rows = comparison_rows(results)
-    data = sorted({f"{r.data} ({r.count} images)" for r in results})
-    return ("<h2>Robustness side by side: " + html.escape(", ".join(r.model for r in results)) + "</h2>"
-            f"<p class='note'>Accuracy on adversarial images, untargeted attacks against the true labels, on "
-            f"{html.escape('; '.join(data))}. PGD × N: N random starts, an image counts as robust only if it "
-            "survives every one.</p>"
-            + _img(comparison_figure(results), "accuracy against ε for each model and attack")
-            + _table(header, rows))

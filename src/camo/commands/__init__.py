@@ -1,7 +1,15 @@
-"""CLI commands that live in their own module: each has ``register(sub, common)`` (see ``camo.cli``).
+"""The CLI's commands, one module each; this package holds what they share.
 
-This package also holds what those commands share: ε lists and ranges, image loading for a model, progress bars
-and writing result files.
+A command is a module ``camo/commands/<name>.py`` with ``register(sub, common)``: ``sub`` is the subparsers action
+and ``common`` the parent parser holding --json and --quiet; it adds its parser with ``set_defaults(func=run)``
+where ``run(args) -> int`` raises :class:`~camo.errors.CamoError` for bad input. :mod:`camo.cli` imports every
+command module by name, in one list, and builds the parser from them. Command modules import only light modules
+at their top level (argparse, this package, ``camo.errors``); torch, models and attacks are imported inside
+``run``, so ``camo --help`` and usage errors answer without loading them.
+
+Shared here: ε parsing (one value, lists and ranges), the model options and loading, JSON output, image loading
+for a model, progress bars and writing result files. Command modules import these from here, never from
+:mod:`camo.cli` (which imports them).
 """
 
 from __future__ import annotations
@@ -9,16 +17,51 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from camo.cli import parse_eps
+from camo.commands.progress import progress_bar as progress_bar
 
 
 class Result(Protocol):
     def to_dict(self) -> dict[str, Any]: ...
+
+
+def parse_eps(text: str) -> float:
+    """ε as a fraction ``8/255`` or a plain number ``0.03`` (pixel units; images live in [0, 1])."""
+    try:
+        if "/" in text:
+            num, den = text.split("/", 1)
+            value = float(num) / float(den)
+        else:
+            value = float(text)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"expected a number like 8/255 or 0.03, got {text!r}") from None
+    return value
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", "-m", default="mnist",
+                        help="mnist, imagenet, a TorchScript file, or package.module:factory (default: mnist)")
+    parser.add_argument("--weights", help="state-dict file for a package.module:factory model")
+    parser.add_argument("--model-config", help="JSON with mean/std/bounds/labels/input_size (default: <model>.json)")
+
+
+def load_model_from_args(args: argparse.Namespace) -> Any:
+    from camo.models import load_model
+
+    return load_model(args.model, weights=args.weights, config=args.model_config, progress=training_progress)
+
+
+def training_progress(epoch: int, epochs: int, accuracy: float) -> None:
+    print(f"  training mnist: epoch {epoch}/{epochs}, held-out accuracy {accuracy:.1%}", file=sys.stderr)
+
+
+def emit_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2)
+    sys.stdout.write("\n")
 
 
 def parse_eps_list(text: str) -> tuple[float, ...]:
@@ -79,32 +122,9 @@ def write_report_if_asked(args: argparse.Namespace, results: Sequence[Result],
     write_report(list(results), args.report)
 
 
-@contextmanager
-def progress_bar(description: str, *, disable: bool) -> Iterator[Any]:
-    """A rich progress bar on stderr; yields ``update(done, total, value=None)`` (a value, e.g. p(target) so far,
-    is shown beside the count)."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[value]}"),
-               TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True, disable=disable) as progress:
-        task = progress.add_task(description, total=None, value="")
-
-        def update(done: int, total: int, value: float | None = None) -> None:
-            progress.update(task, completed=done, total=total, value="" if value is None else f"{value:.2f}")
-
-        yield update
-
-
 def console() -> Any:
-    from rich.console import Console
+    """The console tables and messages go to: stderr; at full width when stderr is not a terminal (a log keeps
+    whole file names instead of ``p2/obama.j…`` cut at 80 columns)."""
+    from camo.commands.display import stderr_console
 
-    return Console(stderr=True)
+    return stderr_console()

@@ -5,8 +5,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from camo.cli import add_model_options, emit_json, load_model_from_args, parse_eps
-from camo.commands import add_report_option, console, load_image_for, write_json, write_report_if_asked
+from camo.commands import (
+    add_model_options,
+    add_report_option,
+    console,
+    emit_json,
+    load_image_for,
+    load_model_from_args,
+    parse_eps,
+    progress_bar,
+    write_json,
+    write_report_if_asked,
+)
+from camo.commands.display import format_eps
+from camo.commands.outputs import check_outputs
 
 EPILOG = """examples:
   camo best-eps digit.png --model mnist --target 3
@@ -39,41 +51,46 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
     parser.add_argument("--scan", action="store_true", help="brute-force scan of the grid instead of bisection")
     parser.add_argument("--steps", type=int, default=10, help="steps of iterative methods (default: 10)")
     parser.add_argument("--seed", type=int, default=0, help="random start of pgd (default: 0)")
-    parser.add_argument("--out", "-o", type=Path, help="also write <stem>.best-eps.json (and .png) here")
+    parser.add_argument("--out", "-o", type=Path, default=Path("camo-best-eps"),
+                        help="output folder for <stem>.best-eps.json and .png (default: camo-best-eps)")
     add_report_option(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    stem = args.image.stem
+    data, figure = args.out / f"{stem}.best-eps.json", args.out / f"{stem}.best-eps.png"
+    check_outputs(args.out, [data, figure], protect=[args.image])  # before any heavy import
+    if args.report:
+        check_outputs(files=[args.report], protect=[args.image], option="--report")
     from camo.analysis.best_eps import best_eps
     from camo.analysis.plots import best_eps_figure
-    from camo.images import refuse_inputs, write_bytes_atomic
+    from camo.images import write_bytes_atomic
 
     model = load_model_from_args(args)
     target = model.label_index(args.target)
     x = load_image_for(model, args.image)
-    result = best_eps(model, x, target, method=args.method, eps_max=args.max_eps, step_size=args.step,
-                      tolerance=args.tolerance, scan=args.scan, steps=args.steps, seed=args.seed,
-                      source=args.image.name)
-    if args.out is not None:
-        stem = args.image.stem
-        for path in (args.out / f"{stem}.best-eps.json", args.out / f"{stem}.best-eps.png"):
-            refuse_inputs(path, [args.image])
-        write_json(result, args.out / f"{stem}.best-eps.json")
-        write_bytes_atomic(best_eps_figure(result), args.out / f"{stem}.best-eps.png")
+    what = f"best-eps: {args.image.name} towards {args.target}, {args.method} up to ε = {format_eps(args.max_eps)}"
+    with progress_bar(what, disable=args.json or args.quiet, unit="ε tried") as update:
+        result = best_eps(model, x, target, method=args.method, eps_max=args.max_eps, step_size=args.step,
+                          tolerance=args.tolerance, scan=args.scan, steps=args.steps, seed=args.seed,
+                          source=args.image.name, callback=lambda evaluated: update(evaluated, None))
+    write_json(result, data)
+    write_bytes_atomic(best_eps_figure(result), figure)
     write_report_if_asked(args, [result], [args.image])
     if args.json:
         emit_json(result.to_dict())
         return 0
     shown = console()
-    how = f"{result.method}, {result.search}, ε ≤ {result.eps_max * 255:.3g}/255"
+    how = f"{result.method}, {result.search}, ε ≤ {format_eps(result.eps_max)}"
     if result.smallest_eps is None:
         shown.print(f"{result.source}: {result.model} never predicts {result.target_name} ({how}); "
                     f"clean prediction {result.original_name}")
     else:
         shown.print(f"{result.source}: smallest ε that makes {result.model} predict {result.target_name}: "
-                    f"{result.smallest_eps:.4g} = {result.smallest_eps * 255:.3g}/255 "
+                    f"ε = {format_eps(result.smallest_eps, decimal=True)} "
                     f"(± {result.resolution * 255:.2g}/255; {how}); clean prediction {result.original_name}")
     shown.print(f"highest p({result.target_name}) = {result.best_probability:.3f} at ε = "
-                f"{result.best_eps * 255:.3g}/255 (over the {len(result.points)} ε evaluated)")
+                f"{format_eps(result.best_eps)} (over the {len(result.points)} ε evaluated)")
+    shown.print(f"wrote {data} and {figure}")
     return 0

@@ -8,8 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from camo.cli import emit_json, parse_eps
-from camo.commands import console, progress_bar
+from camo.commands import console, emit_json, parse_eps, progress_bar
 
 EPILOG = """examples:
   camo cloak me.jpg --out cloaked/

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from camo.cli import add_model_options, emit_json, load_model_from_args, parse_eps
 from camo.commands import (
+    add_model_options,
     add_report_option,
     console,
+    emit_json,
+    load_model_from_args,
+    parse_eps,
     parse_eps_list,
     progress_bar,
     write_json,
@@ -70,6 +73,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
 
 
 def run(args: argparse.Namespace) -> int:
+    from camo.commands.outputs import check_outputs
+
+    check_outputs(args.out, [args.out / "evaluation.json", args.out / "evaluation.csv", args.out / "accuracy.png"])
+    if args.report:
+        check_outputs(files=[args.report], option="--report")
     from camo.analysis.evaluate import check_settings, evaluate, load_dataset
     from camo.analysis.plots import accuracy_figure, confusion_figure
     from camo.images import write_bytes_atomic

@@ -7,12 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from camo.cli import emit_json
-from camo.commands import console
+from camo.commands import console, emit_json, progress_bar
+from camo.commands.inputs import expand_images, output_names
+from camo.commands.outputs import check_folder, check_outputs
 
 EPILOG = """examples:
   camo faces obama.jpg obama2.jpg biden.jpg
   camo faces party.jpg --recognizer all --out faces/ --json
+  camo faces photos/ cloaked/ --recognizer dlib          # folders: every image in them
   camo faces a.jpg b.jpg --recognizer sface --tolerance 0.6
   camo faces a.jpg b.jpg --recognizer w600k_r50.onnx --align arcface --size 112 --norm 127.5/127.5 --threshold 0.7
 
@@ -23,7 +25,8 @@ Two faces are the same person when their distance is at most the recognizer's th
 arcface|dlib|box, --size, --norm MEAN/STD on 0–255 pixels (or arcface, raw, unit, facenet), --bgr, --metric,
 --threshold (without it a generic cosine distance 0.6 is used and a note says so). With several recognizers --json
 prints {"recognizers": [...]}, one result each. Writes <stem>.faces.png (faces outlined and numbered) and
-faces.json to --out.
+faces.json to --out; photos of the same stem from different folders get the folder in their name
+(cloaked_obama.faces.png).
 """
 
 
@@ -33,7 +36,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
         description="Detect every face (dlib HOG + landmarks), encode it with one or several face recognizers and "
                     "compare all faces with each other: a distance matrix and a same-person table per recognizer.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("photos", nargs="+", type=Path, metavar="PHOTO", help="photo files (never modified)")
+    parser.add_argument("photos", nargs="+", type=Path, metavar="PHOTO|DIR",
+                        help="photo files or folders of photos (never modified)")
     parser.add_argument("--recognizer", "-r", default="dlib", metavar="NAME",
                         help="dlib, facenet, sface, all, a FILE.onnx, or a comma list (default: dlib)")
     parser.add_argument("--tolerance", "--threshold", dest="tolerance", type=float, default=None,
@@ -67,34 +71,40 @@ def _recognizers(args: argparse.Namespace) -> list[Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_folder(args.out)  # before any heavy import: a second, not five
     import numpy as np
     from rich.table import Table
 
     from camo.face import compare_with, draw_faces
-    from camo.images import check_unique_stems, save, write_bytes_atomic
+    from camo.images import save, write_bytes_atomic
 
-    check_unique_stems(args.photos)  # their outlined copies are named after them
+    photos = expand_images(args.photos)
+    names = output_names(photos)  # their outlined copies are named after them
+    out: Path = args.out
+    outlined_paths = [out / f"{name}.faces.png" for name in names]
+    check_outputs(out, [*outlined_paths, out / "faces.json"], protect=photos)
     recognizers = _recognizers(args)
     for recognizer in recognizers:
         if getattr(recognizer, "threshold_given", True) is False and not args.quiet:
             console().print(f"note: {recognizer.name}: {recognizer.info().threshold_source}")
-    results = compare_with(args.photos, recognizers, tolerance=args.tolerance)
-    out: Path = args.out
+    what = f"faces: {len(photos)} photos, {', '.join(r.name for r in recognizers)}"
+    with progress_bar(what, disable=args.json or args.quiet):  # no count from the library: start, beats, end
+        results = compare_with(photos, recognizers, tolerance=args.tolerance)
     first = results[0]
     labels = iter(first.labels)
-    for path, faces in zip(args.photos, first.faces, strict=True):
-        names = [next(labels).split("#")[-1] for _ in faces]
-        outlined = np.asarray(draw_faces(path, faces, names).convert("RGB"))
-        save(outlined, out / f"{path.stem}.faces.png", protect=args.photos)
+    for path, faces, target in zip(photos, first.faces, outlined_paths, strict=True):
+        names_in_photo = [next(labels).split("#")[-1] for _ in faces]
+        outlined = np.asarray(draw_faces(path, faces, names_in_photo).convert("RGB"))
+        save(outlined, target, protect=photos)
     data = results[0].to_dict() if len(results) == 1 else {"recognizers": [r.to_dict() for r in results]}
     write_bytes_atomic((json.dumps(data, indent=2) + "\n").encode(), out / "faces.json")
     if args.json:
         emit_json(data)
         return 0
     screen = console()
-    for path, faces in zip(args.photos, first.faces, strict=True):
+    for path, faces in zip(photos, first.faces, strict=True):
         if not faces:
-            screen.print(f"{path.name}: no face found")
+            screen.print(f"{path}: no face found")
     for result in results:
         name = f"{result.recognizer} ({result.metric})"
         if len(result.labels) > 1:
@@ -113,6 +123,6 @@ def run(args: argparse.Namespace) -> int:
         for i, j in result.same_person:
             pairs.add_row(result.labels[i], result.labels[j], f"{result.distances[i, j]:.3f}")
         screen.print(pairs if result.same_person else f"{result.recognizer}: no two faces match")
-    screen.print(f"{len(first.labels)} faces in {len(args.photos)} photos; outlined copies in {out}/")
+    screen.print(f"{len(first.labels)} faces in {len(photos)} photos; outlined copies in {out}/")
     return 0
 

@@ -5,8 +5,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from camo.cli import add_model_options, emit_json, load_model_from_args, parse_eps
-from camo.commands import add_report_option, console, load_image_for, write_json, write_report_if_asked
+from camo.commands import (
+    add_model_options,
+    add_report_option,
+    console,
+    emit_json,
+    load_image_for,
+    load_model_from_args,
+    parse_eps,
+    progress_bar,
+    write_json,
+    write_report_if_asked,
+)
+from camo.commands.display import format_eps
+from camo.commands.outputs import check_outputs
 
 EPILOG = """examples:
   camo grid digit.png --model mnist --eps 0.25 --method pgd
@@ -38,17 +50,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
 
 
 def run(args: argparse.Namespace) -> int:
+    figure, data = args.out / f"{args.image.stem}.grid.png", args.out / f"{args.image.stem}.grid.json"
+    check_outputs(args.out, [figure, data], protect=[args.image])  # before any heavy import: a second, not five
+    if args.report:
+        check_outputs(files=[args.report], protect=[args.image], option="--report")
     from camo.analysis.grid import grid
     from camo.analysis.plots import grid_figure
-    from camo.images import refuse_inputs, write_bytes_atomic
+    from camo.images import write_bytes_atomic
 
     model = load_model_from_args(args)
     x = load_image_for(model, args.image)
-    result = grid(model, x, args.eps, method=args.method, top_k=args.top_k, steps=args.steps, seed=args.seed,
-                  source=args.image.name)
-    figure, data = args.out / f"{args.image.stem}.grid.png", args.out / f"{args.image.stem}.grid.json"
-    for path in (figure, data, *([args.report] if args.report else [])):
-        refuse_inputs(path, [args.image])
+    what = f"grid: {args.image.name} towards every class, {args.method} ε = {format_eps(args.eps)}"
+    with progress_bar(what, disable=args.json or args.quiet, unit="attack steps") as update:
+        result = grid(model, x, args.eps, method=args.method, top_k=args.top_k, steps=args.steps, seed=args.seed,
+                      source=args.image.name, callback=update)
     write_bytes_atomic(grid_figure(result), figure)
     write_json(result, data)
     write_report_if_asked(args, [result], [args.image])
@@ -59,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
     table = Table(title=f"{result.model}: {result.source} ({result.original_name} "
                         f"{result.original_probability:.0%}) towards every class, {result.method}, "
-                        f"ε = {result.eps * 255:.3g}/255")
+                        f"ε = {format_eps(result.eps)}")
     for column in ("target", "predicted (8-bit)", "p(predicted)", "p(target)", "reached"):
         table.add_column(column, justify="right")
     for c in result.cells:

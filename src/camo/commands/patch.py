@@ -11,8 +11,17 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from camo.cli import add_model_options, emit_json, load_model_from_args, parse_eps
-from camo.commands import console, progress_bar, write_text
+from camo.commands import (
+    add_model_options,
+    console,
+    emit_json,
+    load_model_from_args,
+    parse_eps,
+    progress_bar,
+    write_text,
+)
+from camo.commands.inputs import expand_images, output_names
+from camo.commands.outputs import check_folder, check_outputs
 from camo.errors import InputError
 
 if TYPE_CHECKING:
@@ -43,9 +52,11 @@ at random positions.
 EPILOG_APPLY = """examples:
   camo patch apply patches/3.png digits/*.png --at 2,2 --out patched/
   camo patch apply patches/hen.png photos/*.jpg --random --seed 1 --scale 2 --out patched/
+  camo patch apply patches/hen.png photos/ --out patched/          # a folder: every image in it
 
 Needs only the PNG: no model, no sidecar. Positions are the (x, y) pixel of the patch's top-left corner; the
-default is the centre of each image.
+default is the centre of each image. Writes <stem>.patched.png per image; images of the same stem from different
+folders get the folder in their name.
 """
 
 EPILOG_EVAL = """examples:
@@ -53,8 +64,8 @@ EPILOG_EVAL = """examples:
   camo patch eval patches/hen.png --model imagenet --images photos/ --target hen --json
 
 Reports targeted success and untargeted fooling rate on images not of the target, at several patch scales and
-placements (random, centre, corners), and writes <patch>.eval.png (success against size and placement) and
-<patch>.eval.json next to --out (default: the patch's folder).
+placements (random, centre, corners), and writes <patch>.eval.png (success against size and placement),
+<patch>.eval-examples.png and <patch>.eval.json into --out (default: camo-patch-eval).
 """
 
 
@@ -115,7 +126,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
         description="Paste PATCH.png into each IMAGE (pixels copied exactly) and save the results as 8-bit PNGs.",
         epilog=EPILOG_APPLY, formatter_class=argparse.RawDescriptionHelpFormatter)
     apply.add_argument("patch", type=Path, metavar="PATCH.png", help="the patch image")
-    apply.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="images to paste into (never modified)")
+    apply.add_argument("images", nargs="+", type=Path, metavar="IMAGE|DIR",
+                       help="images, or folders of images, to paste into (never modified)")
     where = apply.add_mutually_exclusive_group()
     where.add_argument("--at", type=_position, help="X,Y: the patch's top-left pixel (default: centred)")
     where.add_argument("--random", action="store_true", help="a random position in each image")
@@ -140,7 +152,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
                           help="also optimise a patch of the same size for each of N images alone, at random "
                                "positions: an estimate of the best any universal patch of that size can do "
                                "(default: 0, skip)")
-    evaluate.add_argument("--out", "-o", type=Path, help="output folder (default: the patch's folder)")
+    evaluate.add_argument("--out", "-o", type=Path, default=Path("camo-patch-eval"),
+                          help="output folder (default: camo-patch-eval)")
     evaluate.set_defaults(func=cmd_eval)
 
 
@@ -243,13 +256,16 @@ def _fits(x: torch.Tensor, model: Any, description: str) -> None:
 
 
 def cmd_grow(args: argparse.Namespace) -> int:
+    check_folder(args.out)  # before any heavy import
     from camo.analysis.patch_figures import save_grown
     from camo.attacks.patch import grow_patch
 
     model = load_model_from_args(args)
-    with progress_bar(f"growing a patch towards {args.target}", disable=args.json or args.quiet) as update:
+    with progress_bar(f"growing a patch towards {args.target}", disable=args.json or args.quiet,
+                      unit="steps") as update:
         result = grow_patch(model, args.target, size=args.size, steps=args.steps, step_size=args.step_size,
-                            final_step_size=args.final_step_size, stop_at=args.stop_at, callback=update)
+                            final_step_size=args.final_step_size, stop_at=args.stop_at,
+                            callback=lambda k, n, p: update(k, n, f"p(target) {p:.2f}"))
     out: Path = args.out
     record = save_grown(result, out)
     name = Path(record["png"]).stem
@@ -263,17 +279,18 @@ def cmd_grow(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    out: Path = args.out
+    check_folder(out)  # before any heavy import
     from camo.analysis.patch_figures import examples_figure, file_stem, save_figure
     from camo.attacks.patch import TrainSettings, universal_patch
-    from camo.images import refuse_inputs, save
+    from camo.images import save
 
     model = load_model_from_args(args)
     target = model.label_index(args.target)
-    out: Path = args.out
     name = file_stem(str(model.label_name(target)))
     protect = [*_input_files(args.images), *_input_files(args.test)]
-    for suffix in (".png", ".examples.png", ".json"):  # refuse before minutes of training, not after
-        refuse_inputs(out / f"{name}{suffix}", protect)
+    # refuse before minutes of training, not after
+    check_outputs(out, [out / f"{name}{suffix}" for suffix in (".png", ".examples.png", ".json")], protect=protect)
     x_train, y_train, train_text = load_image_set(args.images, model, split="train", crops=args.crops,
                                                   seed=args.seed)
     if args.test is not None:
@@ -291,9 +308,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         from camo.attacks.patch import flip_and_jitter
 
         augment = flip_and_jitter
-    with progress_bar(f"training a patch towards {args.target}", disable=args.json or args.quiet) as update:
+    with progress_bar(f"training a patch towards {args.target}", disable=args.json or args.quiet,
+                      unit="steps") as update:
         trained = universal_patch(model, x_train, target, test_images=x_test, test_labels=y_test,
-                                  settings=settings, augment=augment, callback=update)
+                                  settings=settings, augment=augment,
+                                  callback=lambda k, n, s: update(k, n, f"batch success {s:.0%}"))
     result, evaluation = trained.result, trained.evaluation
     png = save(result.patch, out / f"{name}.png", protect=protect)
     save_figure(examples_figure(trained.quantized, evaluation), out / f"{name}.examples.png", protect=protect)
@@ -313,20 +332,23 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
+    check_folder(args.out)  # before any heavy import
     import torch
 
     from camo import images
     from camo.attacks.patch import apply_patch, random_positions, resize_patch
 
+    out: Path = args.out
+    inputs = expand_images(args.images)
+    targets = [out / f"{name}.patched.png" for name in output_names(inputs)]
+    protect = [args.patch, *inputs]
+    check_outputs(out, targets, protect=protect)
     patch = resize_patch(images.load(args.patch, channels=None)[0], args.scale)
     generator = torch.Generator().manual_seed(args.seed)
-    out: Path = args.out
-    protect = [args.patch, *args.images]
-    images.check_unique_stems(args.images)
     # Everything is loaded and patched before the first file is written: a bad image leaves no partial output.
     patched_images = []
     h, w = patch.shape[-2:]
-    for path in args.images:
+    for path in inputs:
         x = images.load(path, channels=None)
         if x.shape[1] < patch.shape[0]:
             x = x.expand(-1, patch.shape[0], -1, -1)  # a colour patch on a grey image makes a colour image
@@ -345,8 +367,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
         except InputError as err:
             raise InputError(f"{path}: {err}") from None
     written = []
-    for path, patched, at in patched_images:
-        target = images.save(patched, out / f"{path.stem}.patched.png", protect=protect)
+    for (path, patched, at), destination in zip(patched_images, targets, strict=True):
+        target = images.save(patched, destination, protect=protect)
         written.append({"image": str(path), "out": str(target), "at": list(at), "patch_size": [w, h]})
     if args.json:
         emit_json({"patch": str(args.patch), "results": written})
@@ -358,6 +380,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    check_folder(args.out)  # before any heavy import
     from camo import images
     from camo.analysis.patch_figures import examples_figure, report_figure, save_figure
     from camo.attacks.patch import patch_bound, patch_report
@@ -372,26 +395,30 @@ def cmd_eval(args: argparse.Namespace) -> int:
             target = str(json.loads(sidecar.read_text())["target_index"])
         except (ValueError, KeyError, OSError) as err:
             raise InputError(f"{sidecar}: cannot read the target from it ({err}); give --target") from None
+    out: Path = args.out
+    stem = patch_path.stem
+    protect = [patch_path, sidecar, *_input_files(args.images)]
+    outputs = [out / f"{stem}{suffix}" for suffix in (".eval.png", ".eval-examples.png", ".eval.json")]
+    check_outputs(out, outputs, protect=protect)
     model = load_model_from_args(args)
     patch = images.load(patch_path, channels=model.channels)[0]
     x, labels, text = load_image_set(args.images, model, split="test")
-    with progress_bar("evaluating", disable=args.json or args.quiet) as update:
+    with progress_bar(f"patch eval: {patch_path.name} on {text}", disable=args.json or args.quiet,
+                      unit="sizes and placements") as update:
         report = patch_report(model, patch, x, target, labels=labels, scales=args.scales, seed=args.seed,
-                              callback=update)
-    out: Path = args.out if args.out is not None else patch_path.parent
-    stem = patch_path.stem
-    protect = [patch_path, sidecar, *_input_files(args.images)]
-    save_figure(report_figure(report), out / f"{stem}.eval.png", protect=protect)
+                              callback=lambda k, n, s: update(k, n, f"success {s:.0%}"))
+    save_figure(report_figure(report), outputs[0], protect=protect)
     nominal = next((e for e in report.evaluations if e.scale == 1.0 and e.placement == "random"),
                    report.evaluations[0])
-    save_figure(examples_figure(patch, nominal), out / f"{stem}.eval-examples.png", protect=protect)
+    save_figure(examples_figure(patch, nominal), outputs[1], protect=protect)
     record = {"patch": str(patch_path), "model": model.name, "images": text, **report.to_dict()}
     if args.bound > 0:
-        with progress_bar("per-image bound", disable=args.json or args.quiet):
+        with progress_bar(f"per-image bound: a patch for each of {args.bound} images alone",
+                          disable=args.json or args.quiet):  # no count from the library: start, beats, end
             success, used = patch_bound(model, x, target, side=patch.shape[-1], labels=labels, count=args.bound,
                                         seed=args.seed)
         record["per_image_bound"] = {"targeted_success": success, "images": used, "size": patch.shape[-1]}
-    write_text(json.dumps(record, indent=2) + "\n", out / f"{stem}.eval.json", protect=protect)
+    write_text(json.dumps(record, indent=2) + "\n", outputs[2], protect=protect)
     if args.json:
         emit_json(record)
         return 0

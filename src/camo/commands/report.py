@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from camo.cli import emit_json
+from camo.commands import emit_json
 
 EPILOG = """examples:
   camo report camo-evaluate/evaluation.json --out robustness.html
   camo report camo-sweep/digit.sweep.json best/digit.best-eps.json --out digit.html --title "digit 7"
+  camo report adv/results.json --out attack.html
 
-RESULT.json files are written by camo sweep, best-eps (--out), evaluate and grid, or are their --json output.
+RESULT.json files are written by camo sweep, best-eps, evaluate and grid (or are their --json output), and camo
+attack's results.json (its figures are read from beside it). Other camo JSON files get a message naming what
+shows them.
 The page embeds every figure (base64 data URIs): one file, no external references.
 """
 
@@ -29,10 +32,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
 
 
 def run(args: argparse.Namespace) -> int:
-    from camo.analysis.report import load_result, write_report
-    from camo.images import refuse_inputs
+    from camo.commands.outputs import check_outputs
 
-    refuse_inputs(args.out, args.results)
+    check_outputs(files=[args.out], protect=args.results)
+    from camo.analysis.report import load_result, write_report
+
     results = [load_result(path) for path in args.results]
     path = write_report(results, args.out, title=args.title)
     if args.json:

@@ -5,16 +5,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from camo.cli import add_model_options, emit_json, load_model_from_args
 from camo.commands import (
+    add_model_options,
     add_report_option,
     console,
+    emit_json,
     load_image_for,
+    load_model_from_args,
     parse_eps_list,
+    progress_bar,
     write_json,
     write_report_if_asked,
     write_text,
 )
+from camo.commands.outputs import check_outputs
 
 EPILOG = """examples:
   camo sweep digit.png --model mnist --label 3 --eps -0.5:0.5:0.01
@@ -48,19 +52,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
 
 
 def run(args: argparse.Namespace) -> int:
+    out: Path = args.out
+    stem = args.image.stem
+    paths = [out / f"{stem}.sweep.{suffix}" for suffix in ("png", "csv", "json")]
+    check_outputs(out, paths, protect=[args.image])  # before any heavy import
+    if args.report:
+        check_outputs(files=[args.report], protect=[args.image], option="--report")
     from camo.analysis.plots import sweep_figure
     from camo.analysis.sweep import sweep
-    from camo.images import refuse_inputs, write_bytes_atomic
+    from camo.images import write_bytes_atomic
 
     model = load_model_from_args(args)
     label = model.label_index(args.label)
     x = load_image_for(model, args.image)
-    result = sweep(model, x, label, args.eps, top_k=args.top_k, source=args.image.name)
-    out: Path = args.out
-    stem = args.image.stem
-    paths = [out / f"{stem}.sweep.{suffix}" for suffix in ("png", "csv", "json")]
-    for path in paths:
-        refuse_inputs(path, [args.image])
+    with progress_bar(f"sweep: {args.image.name} along {args.label}, {len(args.eps)} ε",
+                      disable=args.json or args.quiet):  # one gradient, then forward passes: start, beats, end
+        result = sweep(model, x, label, args.eps, top_k=args.top_k, source=args.image.name)
     write_bytes_atomic(sweep_figure(result), paths[0])
     write_text(result.csv(), paths[1])
     write_json(result, paths[2])
@@ -73,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     curve = result.curve(label)
     table = Table(title=f"{result.model}: sweep of {result.source} along L = {result.label_name} "
                         f"(clean prediction {result.original_name}); ε < 0 towards L")
-    for column in ("class", "max p, ε < 0", "at ε×255", "max p, ε > 0", "at ε×255", "logit line R²"):
+    for column in ("class", "max p, ε < 0", "at ε (/255)", "max p, ε > 0", "at ε (/255)", "logit line R²"):
         table.add_column(column, justify="right")
     for c in result.curves:
         row = [c.name + (" (L)" if c is curve else "")]

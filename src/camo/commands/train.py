@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from camo.cli import emit_json, parse_eps
-from camo.commands import console, progress_bar, write_json
+from camo.commands import console, emit_json, parse_eps, progress_bar, write_json
+from camo.commands.display import format_eps
+from camo.commands.outputs import check_outputs
 
 EPILOG = """examples:
   camo train --data mnist --out robust.pt                      # FGSM + random start, ε = 0.3, 10 epochs
@@ -112,15 +113,17 @@ def _network(arch: str, data: Any) -> tuple[Any, str, dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from camo.errors import InputError, ModelError
+
+    if args.out.suffix != ".pt":
+        raise InputError(f"--out {args.out}: the weights file must end in .pt")
+    check_outputs(files=[args.out, args.out.with_suffix(".json"), args.out.with_suffix(".training.json")])
     import torch
 
-    from camo.errors import InputError, ModelError
     from camo.models.classifier import Classifier
     from camo.train import TrainConfig, image_folder, mnist_data, save_model, train
     from camo.train.loop import EpochReport
 
-    if args.out.suffix != ".pt":
-        raise InputError(f"--out {args.out}: the weights file must end in .pt")
     data_path = Path(args.data)
     if args.data == "mnist":
         data = mnist_data(augment=not args.no_augment)
@@ -150,11 +153,12 @@ def run(args: argparse.Namespace) -> int:
         if quiet:
             return
         print(f"  epoch {e.epoch}/{e.epochs}: loss {e.loss:.3f}, held-out clean {e.clean_accuracy:.1%}, "
-              f"FGSM {e.fgsm_accuracy:.1%}, PGD-{config.check_steps} {e.pgd_accuracy:.1%} at ε = {config.eps:.3g}"
-              + (f" (training ε {e.eps:.3g})" if e.eps < config.eps else "")
+              f"FGSM {e.fgsm_accuracy:.1%}, PGD-{config.check_steps} {e.pgd_accuracy:.1%} "
+              f"at ε = {format_eps(config.eps)}"
+              + (f" (training ε {format_eps(e.eps)})" if e.eps < config.eps else "")
               + ("  <- PGD accuracy collapsed" if e.collapsed else ""), file=sys.stderr)
 
-    with progress_bar(f"{args.method} training on {data.description}", disable=quiet) as update:
+    with progress_bar(f"{args.method} training on {data.description}", disable=quiet, unit="batches") as update:
         result = train(model, data, config, on_epoch=show, on_batch=update)
     training = {"method": config.method, "eps": config.eps, "alpha": config.resolved_alpha(),
                 "epochs": len(result.epochs),
@@ -174,6 +178,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         shown.print(f"trained in {result.seconds:.0f} s; kept epoch {result.kept_epoch}: held-out clean "
                     f"{final.clean_accuracy:.1%}, FGSM {final.fgsm_accuracy:.1%}, PGD-{config.check_steps} "
-                    f"{final.pgd_accuracy:.1%} at ε = {config.eps:.3g}")
+                    f"{final.pgd_accuracy:.1%} at ε = {format_eps(config.eps, decimal=True)}")
     shown.print(f"saved {args.out} and {args.out.with_suffix('.json')}; use it with --model {args.out}")
     return 0

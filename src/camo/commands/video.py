@@ -8,8 +8,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from camo.cli import add_model_options, emit_json, load_model_from_args, parse_eps
-from camo.commands import console
+from camo.commands import add_model_options, console, emit_json, load_model_from_args, parse_eps, progress_bar
+from camo.commands.display import format_eps
+from camo.commands.outputs import check_folder
 from camo.errors import InputError
 
 EPILOG = """examples:
@@ -51,21 +52,15 @@ def _position(text: str) -> tuple[int, int]:
 
 @contextmanager
 def _frames_progress(what: str, *, disable: bool) -> Iterator[Callable[[str, int, int | None], None]]:
-    """A progress bar on stderr that shows the stage ("attack", "CRF 23 check") and frames per second."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-               TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True, disable=disable) as bar:
-        task = bar.add_task(what, total=None, rate="")
+    """The shared progress (a bar on a terminal, plain lines in a log) with the stage ("attack", "CRF 23 check")
+    and frames per second."""
+    with progress_bar(what, disable=disable, unit="frames") as bar:
         started: dict[str, float] = {}
 
         def update(stage: str, done: int, total: int | None) -> None:
             start = started.setdefault(stage, time.perf_counter() - 1e-9)
-            label = what if stage == "attack" else f"re-classifying the MP4 at {stage.upper()}"
-            bar.update(task, description=label, completed=done, total=total,
-                       rate=f"{done / (time.perf_counter() - start):.1f} frames/s")
+            bar.describe(what if stage == "attack" else f"re-classifying the MP4 at {stage.upper()}")
+            bar(done, total, f"{done / (time.perf_counter() - start):.1f} frames/s")
 
         yield update
 
@@ -111,6 +106,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
 
 
 def run(args: argparse.Namespace) -> int:
+    check_folder(args.out)  # before any heavy import
     from camo.video import VideoSettings, attack_video, open_video
 
     if args.patch is not None and args.method is not None:
@@ -124,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         survival_crfs=args.survival_crfs, fps=args.fps, gif=not args.no_gif)
     open_video(args.input, fps=args.fps)  # a bad input fails in a second, before the model loads
     model = load_model_from_args(args)
-    what = f"patch {args.patch.name}" if args.patch else f"{settings.method} ε = {settings.eps * 255:.3g}/255"
+    what = f"patch {args.patch.name}" if args.patch else f"{settings.method} ε = {format_eps(settings.eps)}"
     with _frames_progress(what, disable=args.json or args.quiet) as progress:
         result = attack_video(model, args.input, args.out, settings, progress=progress)
     summary = result.summary()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 
 import torch
@@ -111,10 +110,9 @@ class Classifier(nn.Module):
         for i, name in enumerate(self.labels):
             if wanted in (_normalise(part) for part in name.split(",")):
                 return i
-        names = [_normalise(part) for name in self.labels for part in name.split(",")]
-        close = difflib.get_close_matches(wanted, names, n=3)
-        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise LabelError(f"unknown label {label!r} for {self.name}{hint}")
+        from camo.names import label_hint
+
+        raise LabelError(f"unknown label {label!r} for {self.name}{label_hint(self.labels, label)}")
 
 
 def _normalise(name: str) -> str:

@@ -49,8 +49,8 @@ def load_model(
     """Load a model as a :class:`Classifier` in eval mode on the CPU.
 
     Args:
-        name_or_path: ``"mnist"``, ``"mnist-robust"``, ``"imagenet"``, a ``.pt2`` (torch.export) or TorchScript file, or
-            ``"package.module:factory"``.
+        name_or_path: ``"mnist"``, ``"mnist-robust"``, ``"imagenet"`` (in any case), a ``.pt2`` (torch.export) or
+            TorchScript file, or ``"package.module:factory"``.
         weights: a state-dict file for a ``package.module:factory`` model.
         config: a JSON sidecar with mean/std/bounds/labels/input_size/channels (default: ``<model>.json`` if present).
         mean, std, bounds, labels, input_size, channels: override the sidecar.
@@ -60,7 +60,12 @@ def load_model(
     Raises:
         ModelError: unknown name, unreadable file, factory that cannot be imported or called.
     """
+    from camo.names import builtin_name, unknown_model
+
     spec = str(name_or_path)
+    path = Path(spec)
+    if spec not in BUILTIN and not path.exists():
+        spec = builtin_name(spec, BUILTIN) or spec  # ImageNet, MNIST: the built-in, whatever the case
     if spec in BUILTIN:
         if spec == "mnist":
             return load_mnist(retrain=retrain, progress=progress)
@@ -69,7 +74,6 @@ def load_model(
 
             return load_mnist_robust(retrain=retrain, progress=progress)
         return load_imagenet()
-    path = Path(spec)
     options = _read_sidecar(Path(config) if config else path.with_suffix(".json"), required=config is not None)
     if path.is_file() and options.get("factory"):
         module = _load_factory(str(options["factory"]), path, options.get("factory_kwargs") or {})
@@ -78,10 +82,7 @@ def load_model(
     elif ":" in spec and not path.exists():
         module = _load_factory(spec, weights)
     else:
-        known = ", ".join(BUILTIN)
-        raise ModelError(
-            f"unknown model {spec!r}: not a built-in ({known}), not a file, not 'package.module:factory'"
-        )
+        raise unknown_model(spec, list(BUILTIN))
     overrides = {"mean": mean, "std": std, "bounds": bounds, "labels": labels,
                  "input_size": input_size, "channels": channels}
     options.update({key: value for key, value in overrides.items() if value is not None})
