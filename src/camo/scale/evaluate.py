@@ -14,8 +14,8 @@ from typing import Any
 import torch
 
 from camo.analysis.evaluate import BatchMap, BatchTally, EvalSettings, evaluate_batch
+from camo.scale.options import RayOptions
 from camo.scale.ray_runner import connect, import_ray
-from camo.scale.runner import RayOptions
 
 __all__ = ["BatchWorker", "ray_batch_map"]
 

@@ -23,7 +23,7 @@ from camo.errors import CamoError, InputError, ModelError
 from camo.scale.photos import CloakJob, PhotoWorker
 
 if TYPE_CHECKING:
-    from camo.scale.runner import Finished, RayOptions, Task
+    from camo.scale.options import Finished, RayOptions, Task
 
 __all__ = ["connect", "import_ray", "run_on_ray"]
 

@@ -17,48 +17,17 @@ from typing import TYPE_CHECKING, Any
 
 from camo.errors import CamoError, InputError
 from camo.scale.manifest import FileDigest, Manifest, digest
+from camo.scale.options import Finished, RayOptions, Task
 from camo.scale.photos import CloakJob, PhotoWorker
 
 if TYPE_CHECKING:
     from camo.face.cloak import CloakedPhoto, DecoyChooser
     from camo.face.recognizers.base import FaceRecognizer
 
-__all__ = ["JobReport", "PhotoOutcome", "RayOptions", "Task", "run_cloak_job"]
+__all__ = ["Finished", "JobReport", "PhotoOutcome", "RayOptions", "Task", "run_cloak_job"]
 
 #: Called with (photos settled, photos in the job) after each photo, skipped ones included.
 JobProgress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class RayOptions:
-    """Where and how wide to run on Ray.
-
-    Attributes:
-        address: ``local`` (a private Ray instance on this machine, shut down at the end), ``auto`` (the cluster
-            ``ray start`` runs on this machine) or a cluster's address (``10.0.0.5:6379``, ``ray://host:10001``).
-        workers: worker processes (each loads the models once); None = as many as the cluster's CPUs allow.
-        retries: how often a photo is given to a worker again after the worker process died under it; a photo
-            whose worker dies more often than that is reported as failed, not retried forever.
-    """
-
-    address: str = "local"
-    workers: int | None = None
-    retries: int = 2
-
-    def __post_init__(self) -> None:
-        if self.workers is not None and self.workers < 1:
-            raise InputError(f"--workers must be >= 1; got {self.workers}")
-        if self.retries < 0:
-            raise InputError(f"retries must be >= 0; got {self.retries}")
-
-
-@dataclass(frozen=True)
-class Task:
-    """One photo still to do: its position in the job, input and output."""
-
-    index: int
-    source: Path
-    target: Path
 
 
 @dataclass(frozen=True)
@@ -113,13 +82,6 @@ class JobReport:
     def counts(self) -> dict[str, int]:
         return {"photos": len(self.outcomes), "done": self.done, "skipped": self.skipped, "failed": self.failed,
                 "retried": self.retried, "workers": self.workers}
-
-
-#: What a runner reports for one task: (task, the record as JSON data or None, the record or None, output bytes or
-#: None, error or None, retries). Serial runs write the output themselves (bytes None); Ray runs return the bytes
-#: for the driver to write. A failed photo has no record and an error.
-Finished = Callable[["Task", "dict[str, Any] | None", "CloakedPhoto | None", "bytes | None", "str | None", int],
-                    None]
 
 
 def _relative(path: Path, out: Path) -> str:
