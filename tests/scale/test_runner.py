@@ -40,8 +40,12 @@ def test_interrupted_run_resumes_with_the_same_outputs(tmp_path: Path, cheap_job
     assert all((out / r["output"]).is_file() for r in recorded)  # every record's output is in place
     assert len(list(out.glob("*.png"))) == 2  # and nothing else was written
 
-    resumed = run_cloak_job(pairs_for(photos, out), cheap_job, out=out)
+    progress: list[tuple[int, int]] = []
+    resumed = run_cloak_job(pairs_for(photos, out), cheap_job, out=out,
+                            callback=lambda done, total: progress.append((done, total)))
     assert (resumed.skipped, resumed.done, resumed.failed) == (2, len(photos) - 2, 0)
+    rest = len(photos) - 2
+    assert progress == [(n, rest) for n in range(rest + 1)]  # only this run's work counts towards the estimate
     assert len(_lines(out)) == len(photos)  # each photo recorded exactly once
     for photo in photos:
         name = f"{photo.stem}.png"

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Finished", "JobReport", "PhotoOutcome", "RayOptions", "Task", "run_cloak_job"]
 
-#: Called with (photos settled, photos in the job) after each photo, skipped ones included.
+#: Called with (photos settled, photos to do) in this run: once before the first photo, then after each one; photos
+#: done by an earlier run are not counted (so that a resumed run's time estimate holds).
 JobProgress = Callable[[int, int], None]
 
 
@@ -156,9 +157,9 @@ def run_cloak_job(
                 outcomes[index] = PhotoOutcome(source=source, target=target, summary=entry["record"], skipped=True)
             else:
                 tasks.append(Task(index, source, target))
-        settled = len(pairs) - len(tasks)
+        settled = 0
         if callback is not None:
-            callback(settled, len(pairs))
+            callback(settled, len(tasks))
 
         def finished(task: Task, summary: dict[str, Any] | None, record: CloakedPhoto | None, data: bytes | None,
                      error: str | None, retries: int) -> None:
@@ -191,7 +192,7 @@ def run_cloak_job(
                                                     record=record, retries=retries)
             settled += 1
             if callback is not None:
-                callback(settled, len(pairs))
+                callback(settled, len(tasks))
 
         if ray is None:
             workers = 1
