@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -150,6 +150,82 @@ class _Tally:
             k = self.confusion.shape[0]
             self.confusion += torch.bincount(y.cpu() * k + predicted.cpu(), minlength=k * k).view(k, k)
 
+    def merge(self, other: _Tally) -> None:
+        """Add another batch's sums (in batch order, the float sums are the ones a single pass makes)."""
+        self.correct += other.correct
+        self.flipped += other.flipped
+        self.confidence += other.confidence
+        self.linf += other.linf
+        self.l2 += other.l2
+        if self.confusion is not None and other.confusion is not None:
+            self.confusion += other.confusion
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """What :func:`evaluate_batch` needs besides the batch: plain data, so that it can travel to a worker."""
+
+    methods: tuple[str, ...]
+    eps: tuple[float, ...]
+    bounds: tuple[float, float]
+    steps: int
+    step_size: float | None
+    restarts: int
+    seed: int
+    confusion_eps: float
+    num_classes: int
+    keep_confusion: bool
+
+
+@dataclass
+class BatchTally:
+    """One batch's sums: clean-correct count and one tally per (method, ε)."""
+
+    clean_correct: int
+    tallies: dict[tuple[str, float], _Tally]
+
+
+#: Runs :func:`evaluate_batch` over ``(batch index, x, y)`` batches, yielding each batch's tally in batch order and
+#: calling the callback with images done; the default runs them here, one after the other (camo.scale.evaluate runs
+#: them on Ray).
+BatchMap = Callable[[Model, "EvalSettings", Sequence[tuple[int, torch.Tensor, torch.Tensor]],
+                     Callable[[int], None]], Iterable["BatchTally"]]
+
+
+def evaluate_batch(model: Model, xb: torch.Tensor, yb: torch.Tensor, batch_index: int, settings: EvalSettings,
+                   progress: Callable[[int], None] | None = None) -> BatchTally:
+    """Every method at every ε on one batch (PGD seeded with ``seed + batch_index``, so that the result does not
+    depend on where or when the batch runs); ``progress`` gets the images done after each pass.
+
+    Shape: xb (B, C, H, W); yb (B,).
+    """
+    xb = xb.detach()
+    yb = yb.to(xb.device)
+    with frozen(model), torch.no_grad():
+        clean_ok = model(xb).argmax(dim=1) == yb
+    if progress is not None:
+        progress(len(xb))
+    tallies = {}
+    for method in settings.methods:
+        grad = input_gradient(model, xb, yb, cross_entropy) if method in ("fgsm", "fgm") else None
+        for e in settings.eps:
+            keep = settings.keep_confusion and math.isclose(e, settings.confusion_eps)
+            tally = tallies[(method, e)] = _Tally(settings.num_classes if keep else None)
+            x_adv = _attack(model, xb, yb, e, method, grad, settings.bounds, settings.steps,
+                            settings.seed + batch_index, step_size=settings.step_size, restarts=settings.restarts)
+            with frozen(model), torch.no_grad():
+                probs = model(x_adv).float().softmax(dim=1)
+            tally.add(probs, yb, clean_ok, x_adv - xb)
+            if progress is not None:
+                progress(len(xb))
+    return BatchTally(clean_correct=int(clean_ok.sum()), tallies=tallies)
+
+
+def _serial_batches(model: Model, settings: EvalSettings, batches: Sequence[tuple[int, torch.Tensor, torch.Tensor]],
+                    progress: Callable[[int], None]) -> Iterable[BatchTally]:
+    for index, xb, yb in batches:
+        yield evaluate_batch(model, xb, yb, index, settings, progress)
+
 
 def check_settings(methods: Sequence[str], eps: Sequence[float]) -> tuple[list[str], list[float]]:
     """Validate methods and ε before any data is loaded; return them de-duplicated and sorted.
@@ -187,6 +263,7 @@ def evaluate(
     confusion_eps: float | None = None,
     data: str = "",
     callback: EvalProgress | None = None,
+    batch_map: BatchMap | None = None,
 ) -> EvaluationResult:
     """Attack every image with every method at every ε and tally how the model fares.
 
@@ -205,6 +282,8 @@ def evaluate(
         confusion_eps: the ε of the confusion matrices (one of ``eps``); default the largest.
         data: a description of the data set, for reports.
         callback: progress, see :data:`EvalProgress`.
+        batch_map: where the batches run (see :data:`BatchMap`; default: here, one after the other). Any map
+            gives the same result: batches are seeded by their index and summed in their order.
 
     Returns:
         An :class:`EvaluationResult` with one row per method and ε.
@@ -239,29 +318,25 @@ def evaluate(
     keep_confusion = num_classes <= MAX_CONFUSION_CLASSES
     tallies = {(m, e): _Tally(num_classes if keep_confusion and math.isclose(e, confusion_at) else None)
                for m in names for e in grid}
+    settings = EvalSettings(methods=tuple(names), eps=tuple(grid), bounds=bounds, steps=steps, step_size=step_size,
+                            restarts=restarts, seed=seed, confusion_eps=confusion_at, num_classes=num_classes,
+                            keep_confusion=keep_confusion)
     clean_correct = 0
     total_work = n * (1 + len(names) * len(grid))
     done = 0
-    for batch_index, begin in enumerate(range(0, n, batch_size)):
-        xb = x[begin : begin + batch_size].detach()
-        yb = y[begin : begin + batch_size].to(xb.device)
-        with frozen(model), torch.no_grad():
-            clean_ok = model(xb).argmax(dim=1) == yb
-        clean_correct += int(clean_ok.sum())
-        done += len(xb)
+
+    def progress(images: int) -> None:
+        nonlocal done
+        done += images
         if callback is not None:
             callback(done, total_work)
-        for method in names:
-            grad = input_gradient(model, xb, yb, cross_entropy) if method in ("fgsm", "fgm") else None
-            for e in grid:
-                x_adv = _attack(model, xb, yb, e, method, grad, bounds, steps, seed + batch_index,
-                                step_size=step_size, restarts=restarts)
-                with frozen(model), torch.no_grad():
-                    probs = model(x_adv).float().softmax(dim=1)
-                tallies[(method, e)].add(probs, yb, clean_ok, x_adv - xb)
-                done += len(xb)
-                if callback is not None:
-                    callback(done, total_work)
+
+    batches = [(index, x[begin : begin + batch_size], y[begin : begin + batch_size])
+               for index, begin in enumerate(range(0, n, batch_size))]
+    for batch in (batch_map or _serial_batches)(model, settings, batches, progress):
+        clean_correct += batch.clean_correct
+        for key, tally in batch.tallies.items():
+            tallies[key].merge(tally)
     rows = []
     confusions = []
     for method in names:

@@ -16,6 +16,8 @@ EPILOG = """examples:
   camo cloak me.jpg --out cloaked/ --recognizers dlib,sface --recognizer my_arcface.onnx
   camo cloak me.jpg --out cloaked/ --preset high --texture 8/255   # more transfer, less change on flat skin
   camo cloak me*.jpg --out cloaked/ --recognizers dlib --mode decoy --decoy someone_else.jpg --json
+  camo cloak library/ --out cloaked/ --ray              # every CPU of this machine, one worker each
+  camo cloak library/ --out cloaked/ --ray 10.0.0.5:6379 # a Ray cluster (see README: running on a cluster)
 
 Every face in every photo is cloaked against an ensemble of recognizers at once (default dlib, FaceNet and SFace;
 each through its own alignment, each member's distance divided by its own threshold so that none dominates).
@@ -25,7 +27,11 @@ ONNX file): a photo counts as protected only when every recognizer agrees that n
 more. A photo still matched is moved to --out/not-protected/, never left beside the protected ones. Outputs are
 8-bit with no metadata (no EXIF, GPS, camera), JPEG for JPEG photos and PNG otherwise (--format); inputs are never
 modified. Photos without a face are reported and not written unless --copy-unprotected. Exit status 3 when some
-photo is still matched.
+photo is still matched, 4 when some photo could not be cloaked (unreadable; the others are done).
+
+The output folder keeps a manifest (camo-manifest.jsonl) of every finished photo: running the same command again
+skips them and does the rest, also after Ctrl-C or a crash. --ray spreads the photos over Ray workers (each loads
+the models once) with the same results as a run without it.
 
 What this protects against: being matched by the recognizers of the ensemble against galleries of your clean
 photos (dodge), and a dlib-based recognizer enrolled with your cloaked photos (decoy). Recognizers outside the
@@ -81,11 +87,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (default: 1; on a shared 2-core machine more threads are far slower)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the attack's randomness (default: 0)")
+    parser.add_argument("--ray", nargs="?", const="local", metavar="auto|ADDRESS",
+                        help="cloak on Ray: alone, a private Ray on this machine; auto, the cluster `ray start` runs "
+                             "here; or a cluster's address (host:6379, ray://host:10001). Put it after the photos")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="with --ray: worker processes, each with --threads torch threads (default: as many as "
+                             "the CPUs allow)")
     parser.set_defaults(func=run)
-
-
-#: Where photos that a recognizer still matches go, inside --out: never beside the protected ones.
-UNPROTECTED_DIR = "not-protected"
 
 
 def output_suffix(path: Path, format: str) -> str:
@@ -168,10 +176,11 @@ def _config(args: argparse.Namespace) -> Any:
     return config
 
 
-def _short(verdict: Any) -> str:
-    """'protected 0.81' / 'NOT protected 0.52' / 'protected (no face found)' for one recognizer or a photo."""
-    distance = verdict.min_distance
-    word = "protected" if verdict.protected else "NOT protected"
+def _short(verdict: dict[str, Any]) -> str:
+    """'protected 0.81' / 'NOT protected 0.52' / 'protected (no face found)' for one recognizer's verdict (its
+    ``to_dict()``)."""
+    distance = verdict["min_distance"]
+    word = "protected" if verdict["protected"] else "NOT protected"
     return f"{word} (no face found)" if distance is None else f"{word} {distance:.2f}"
 
 
@@ -196,12 +205,6 @@ def recognizers_from(args: argparse.Namespace) -> list[Any]:
     return members
 
 
-def unprotected_path(out: Path, target: Path) -> Path:
-    """Where ``target``'s cloak goes when a recognizer still matches it: the same place under
-    ``out/not-protected/``, so that uploading the output folder's photos uploads only protected ones."""
-    return out / UNPROTECTED_DIR / target.relative_to(out)
-
-
 def _shown(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(Path.cwd()))
@@ -214,12 +217,21 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from camo.errors import InputError
-    from camo.face.cloak import CloakedPhoto, DecoyChooser, cloak_photo
-    from camo.images import save, to_rgb_uint8, write_bytes_atomic
+    from camo.face.cloak import CloakedPhoto, DecoyChooser
+    from camo.images import write_bytes_atomic
+    from camo.scale.manifest import MANIFEST_NAME
+    from camo.scale.photos import CloakJob
+    from camo.scale.runner import UNPROTECTED_DIR, RayOptions, run_cloak_job
 
     if args.threads < 1:
         raise InputError(f"--threads must be >= 1; got {args.threads}")
     torch.set_num_threads(args.threads)
+    if args.ray is None and args.workers is not None:
+        raise InputError("--workers is for --ray")
+    scale = None if args.ray is None else RayOptions(address=args.ray, workers=args.workers)
+    if scale is not None and args.mode == "decoy" and args.decoy is None:
+        raise InputError("--ray cannot choose one decoy per person (that choice depends on the order photos are "
+                         "cloaked in): give --decoy PHOTO, or run without --ray")
     pairs = collect(args.inputs, args.out, args.format)
     config = _config(args)
     protect = [source for source, _ in pairs]
@@ -230,34 +242,38 @@ def run(args: argparse.Namespace) -> int:
     members = recognizers_from(args)
     # One chooser for the whole run: every photo of a person is pulled towards the same identity.
     decoys = DecoyChooser() if args.mode == "decoy" and config.decoy is None else None
-    records: list[CloakedPhoto] = []
     screen = console()
+    job = CloakJob(config=config, recognizers=args.recognizers, onnx_files=tuple(str(p) for p in args.recognizer),
+                   ensure=args.ensure, quality=args.quality, jpeg_check=args.jpeg_check,
+                   copy_unprotected=args.copy_unprotected, keep_apart=True, threads=args.threads)
     with progress_bar("cloaking", disable=args.json or args.quiet) as update:
-        for done, (source, target) in enumerate(pairs):
-            update(done, len(pairs))
-            record = cloak_photo(source, target, recognizers=members, config=config, ensure=args.ensure,
-                                 quality=args.quality, jpeg_check=args.jpeg_check, protect=protect,
-                                 decoys=decoys, unprotected=unprotected_path(args.out, target))
-            if record.status == "no face":
-                if args.copy_unprotected:
-                    save(to_rgb_uint8(source), target, quality=args.quality, protect=protect)
-                    record = CloakedPhoto(source=source, output=target, status="no face", preset=record.preset,
-                                          attempts=record.attempts, seconds=record.seconds,
-                                          notes=("copied without a cloak (--copy-unprotected)",))
-                else:
-                    screen.print(f"{source}: no face found; nothing written (use --copy-unprotected to copy it)")
-            records.append(record)
-            update(done + 1, len(pairs))
+        try:
+            # Full records (two copies of each photo's pixels) only for the report: a library has thousands.
+            outcome = run_cloak_job(pairs, job, out=args.out, ray=scale, members=None if scale else members,
+                                    decoys=decoys, callback=update, keep_results=args.report is not None)
+        except KeyboardInterrupt:
+            screen.print(f"interrupted: every finished photo is recorded in {args.out / MANIFEST_NAME}; run the same "
+                         "command again to do the rest")
+            raise
+    records: list[CloakedPhoto] = [o.record for o in outcome.outcomes if o.record is not None]
+    for o in outcome.outcomes:
+        if o.summary is not None and not o.skipped and o.summary["status"] == "no face" and o.summary["output"] is None:
+            screen.print(f"{o.source}: no face found; nothing written (use --copy-unprotected to copy it)")
+        elif o.error is not None:
+            screen.print(f"{o.source}: FAILED, nothing written: {o.error}")
     if args.report is not None:
         from camo.face.cloak_report import write_report
 
         write_report(records, args.report)
     summary = {"out": str(args.out), "config": config.to_dict(), "recognizers": [m.name for m in members],
-                "photos": [r.to_dict() for r in records],
-               "protected": sum(r.protected for r in records),
-               "cloaked": sum(r.verification is not None for r in records)}
+                "photos": [o.summary if o.summary is not None else {"source": str(o.source), "status": "failed",
+                                                                    "error": o.error, "retries": o.retries}
+                           for o in outcome.outcomes],
+               "protected": sum(bool(o.summary and o.summary["protected"]) for o in outcome.outcomes),
+               "cloaked": sum(bool(o.summary and o.summary["verification"]) for o in outcome.outcomes),
+               "run": outcome.counts()}
     write_bytes_atomic(json.dumps(summary, indent=2).encode() + b"\n", args.out / "cloak.json")
-    failed = [r for r in records if r.verification is not None and not r.protected]
+    failed = summary["cloaked"] > summary["protected"]
     if args.json:
         emit_json(summary)
     else:
@@ -269,30 +285,33 @@ def run(args: argparse.Namespace) -> int:
         columns = ["photo", "faces", "verdict", *names, *jpeg_column, "PSNR dB", "SSIM", "time s"]
         for column in columns:
             table.add_column(column)
-        for r in records:
-            v = r.verification
-            faces = "-" if r.result is None else str(len(r.result.faces))
-            verdict = ("protected" if r.protected else "NOT protected") if v is not None else r.status
-            if r.attempts > 1:
-                verdict += f" ({r.preset} after {r.attempts} tries)"
-            cells = [_shown(r.source), faces, verdict]
-            by_name = {} if v is None else {item.recognizer: item for item in v.recognizers}
+        for r in summary["photos"]:
+            v = r.get("verification")
+            faces = "-" if not r.get("cloak") else str(r["cloak"]["faces"])
+            verdict = ("protected" if r["protected"] else "NOT protected") if v else r["status"]
+            if r.get("attempts", 1) > 1:
+                verdict += f" ({r['preset']} after {r['attempts']} tries)"
+            cells = [_shown(Path(r["source"])), faces, verdict]
+            by_name = {} if not v else {item["recognizer"]: item for item in v["recognizers"]}
             cells += [_short(by_name[name]) if name in by_name else "-" for name in names]
             if args.jpeg_check:
-                cells.append("-" if r.jpeg_verification is None else
-                             ("protected" if r.jpeg_verification.protected else "NOT protected"))
-            cells += ["-" if v is None or v.psnr is None else f"{v.psnr:.1f}", "-" if v is None else f"{v.ssim:.4f}",
-                      f"{r.seconds:.2f}"]
+                jpeg = r.get("jpeg_verification")
+                cells.append("-" if not jpeg else ("protected" if jpeg["protected"] else "NOT protected"))
+            cells += ["-" if not v or v["psnr"] is None else f"{v['psnr']:.1f}", "-" if not v else f"{v['ssim']:.4f}",
+                      "-" if "seconds" not in r else f"{r['seconds']:.2f}"]
             table.add_row(*cells)
         screen.print(table)
-        skipped = sum(r.verification is None for r in records)
+        if outcome.skipped:
+            screen.print(f"{outcome.skipped} photos were done by an earlier run into {args.out}/: skipped, their "
+                         "verdicts as recorded then" + (" (the report shows this run's photos)" if args.report else ""))
+        no_face = sum(bool(o.summary and o.summary["status"] == "no face") for o in outcome.outcomes)
         line = f"{summary['protected']}/{summary['cloaked']} cloaked photos protected; outputs in {args.out}/"
-        if skipped:
-            line += f"; {skipped} skipped (no face)"
+        if no_face:
+            line += f"; {no_face} without a face"
         screen.print(line)
         if failed:
-            screen.print(f"{len(failed)} still matched by a recognizer: kept apart in {args.out / UNPROTECTED_DIR}/ "
-                         "(do not upload those; try --preset high)")
+            screen.print(f"{summary['cloaked'] - summary['protected']} still matched by a recognizer: kept apart in "
+                         f"{args.out / UNPROTECTED_DIR}/ (do not upload those; try --preset high)")
         if args.report is not None:
             screen.print(f"report: {args.report}")
-    return 3 if failed else 0
+    return 4 if outcome.failed else 3 if failed else 0

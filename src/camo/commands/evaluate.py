@@ -25,6 +25,8 @@ EPILOG = """examples:
   camo evaluate --model my_model.pt --data photos/ --eps 0,2/255,4/255,8/255 --limit 200 --report robust.html
   camo evaluate --model mnist-robust --data mnist-test --eps 0.1,0.2,0.3 --method fgsm,pgd \
       --steps 50 --step-size 0.01 --restarts 10      # PGD-50 × 10 restarts, the papers' MNIST evaluation
+  camo evaluate --model mnist-robust --data mnist-test --eps 0.3 --method pgd --steps 50 --restarts 10 \
+      --ray --workers 2                              # batches on Ray workers: the same numbers, sooner
 
 --data DIR holds one sub-folder of images per class, each named by a label of the model.
 mnist-test reads t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz from --data-root or $CAMO_DATA.
@@ -61,6 +63,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
     parser.add_argument("--confusion-eps", type=parse_eps, help="ε of the confusion matrices (default: the largest)")
     parser.add_argument("--out", "-o", type=Path, default=Path("camo-evaluate"),
                         help="output folder for evaluation.json/.csv and figures (default: camo-evaluate)")
+    parser.add_argument("--ray", nargs="?", const="local", metavar="auto|ADDRESS",
+                        help="run the batches on Ray: alone, a private Ray on this machine; auto, the cluster `ray "
+                             "start` runs here; or a cluster's address (host:6379). Same results as without")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="with --ray: worker processes (default: one per CPU)")
     add_report_option(parser)
     parser.set_defaults(func=run)
 
@@ -76,12 +83,22 @@ def run(args: argparse.Namespace) -> int:
     from camo.images import write_bytes_atomic
 
     methods, _ = check_settings([m.strip() for m in args.method.split(",") if m.strip()], args.eps)
+    batch_map = None
+    if args.ray is not None:
+        from camo.scale.evaluate import ray_batch_map
+        from camo.scale.runner import RayOptions
+
+        batch_map = ray_batch_map(RayOptions(address=args.ray, workers=args.workers))
+    elif args.workers is not None:
+        from camo.errors import InputError
+
+        raise InputError("--workers is for --ray")
     model = load_model_from_args(args)
     x, y, description = load_dataset(args.data, model, root=args.data_root, limit=args.limit, seed=args.seed)
     with progress_bar(f"{', '.join(methods)} on {len(x)} images", disable=args.json) as update:
         result = evaluate(model, x, y, args.eps, methods, batch_size=args.batch_size, steps=args.steps,
                           step_size=args.step_size, restarts=args.restarts, seed=args.seed,
-                          confusion_eps=args.confusion_eps, data=description, callback=update)
+                          confusion_eps=args.confusion_eps, data=description, callback=update, batch_map=batch_map)
     out: Path = args.out
     write_json(result, out / "evaluation.json")
     write_text(result.csv(), out / "evaluation.csv")

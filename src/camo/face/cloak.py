@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -1005,7 +1004,6 @@ def cloak_photo(
     protect: Sequence[str | Path] = (),
     callback: StepCallback | None = None,
     decoys: DecoyChooser | None = None,
-    unprotected: str | Path | None = None,
 ) -> CloakedPhoto:
     """Cloak one photo, save it (8-bit, no metadata, atomically) and verify the *saved file* with each recognizer.
 
@@ -1025,9 +1023,6 @@ def cloak_photo(
         protect: files never to overwrite (the job's inputs; ``source`` is always protected when it is a path).
         callback: progress after each step.
         decoys: decoy mode: shares each person's decoy across photos (see :class:`DecoyChooser`).
-        unprotected: where a result that some recognizer still matches goes instead of ``destination`` (moved
-            there atomically once the last attempt is verified), so that a folder of outputs never mixes protected
-            and unprotected photos; None = leave it at ``destination``.
 
     Returns:
         The record; no file is written when the photo has no face (``status == "no face"``).
@@ -1089,15 +1084,6 @@ def cloak_photo(
             jpeg_verification = verify(original, reencoded.convert("RGB"), result.faces, recognizers=members,
                                        tolerance=used.tolerance)
     status = "protected" if verification.protected else "not protected"
-    if not verification.protected and unprotected is not None:
-        from camo.images import refuse_inputs
-
-        unprotected = Path(unprotected)
-        refuse_inputs(unprotected, guarded)
-        unprotected.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(destination, unprotected)  # same output folder tree, so one atomic rename
-        notes.append(f"kept apart in {unprotected.parent} because a recognizer still matches it")
-        destination = unprotected
     return CloakedPhoto(source=source_path, output=destination, status=status, preset=_preset_name(used),
                         attempts=attempts, seconds=time.perf_counter() - start, result=result,
                         verification=verification, jpeg_verification=jpeg_verification, notes=tuple(notes))
