@@ -108,6 +108,11 @@ def test_no_ensure_keeps_the_first_result_apart_when_still_matched(photos: Path,
     # Never beside protected photos: moved under not-protected/, and the summary says so.
     assert record["output"] == str(out / "not-protected" / "me.png")
     assert (out / "not-protected" / "me.png").is_file() and not (out / "me.png").exists()
+    # The manifest follows the move: the same command again finds the photo done where it went.
+    again = main(["cloak", str(photos / "trip"), "--out", str(out), "--eps", "1/255", "--steps", "1",
+                  "--no-ensure", "--json", "--recognizers", "dlib", "--texture", "8/255", "--format", "png"])
+    run = json.loads(capsys.readouterr().out)["run"]
+    assert again == 3 and run["skipped"] == 1 and run["done"] == 0
 
 
 def test_collect_skips_earlier_outputs_and_refuses_to_replace_inputs(tmp_path: Path) -> None:
