@@ -72,6 +72,9 @@ def test_rounding_undoes_the_attack_so_the_file_misses_and_exit_is_3(
     assert json.loads(captured.out)["results"][0]["success"] is False
     assert "--method pgd" in captured.err and "exit status 3" in captured.err
     assert (tmp_path / "out" / "grey.adv.png").is_file(), "the file is written even when it misses"
+    assert main(["report", str(tmp_path / "out" / "results.json"), "--out", str(tmp_path / "r.html")]) == 0
+    page = (tmp_path / "r.html").read_text()
+    assert "0 of 1 saved PNG files meet the goal" in page and "NO, lost by 8-bit rounding" in page
 
 
 def test_rounding_can_also_complete_the_attack(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
