@@ -27,6 +27,7 @@ from camo.attack_record import AttackRecord, Prediction, exceeds_eps, output_fil
 from camo.attacks import METHODS, bim, fgm, fgsm, mifgsm, pgd
 from camo.errors import InputError
 from camo.models import Classifier
+from camo.models.view import full_resolution
 
 log = logging.getLogger("camo")
 
@@ -42,6 +43,7 @@ class AttackSettings:
     seed: int = 0               # PGD's random start
     image_format: str = "png"   # png (lossless) or jpeg
     quality: int = 95           # JPEG only
+    crop: bool = False          # attack and save the model's resized, centre-cropped view, not the image as it is
 
 
 def predict(model: Classifier, x: torch.Tensor) -> list[Prediction]:
@@ -118,6 +120,11 @@ def attack_images(
     ``gained_by``) names the step that made the difference: the 8-bit image without the JPEG step is classified too,
     so the cause is "8-bit rounding" or "JPEG q<quality>".
 
+    Images keep their own resolution: the model sees each through its usual resize and centre crop, done inside the
+    attack (:func:`camo.models.view.full_resolution`), so the adversarial file is the photo, not a thumbnail, and
+    its verdict is the one ``camo classify`` gives for it. ``settings.crop`` attacks and saves the model's
+    resized, centre-cropped view instead.
+
     Args:
         model: the classifier.
         paths: input image files (never modified).
@@ -138,7 +145,14 @@ def attack_images(
 
     target = validate(model, settings)
     channels = model.channels
-    loaded = [(Path(p), images.load(p, channels=channels, size=model.input_size)) for p in paths]
+    loaded = [(Path(p), images.load(p, channels=channels, size=model.input_size, keep_size=not settings.crop))
+              for p in paths]
+    view = model if settings.crop else full_resolution(model)
+    if not settings.crop and model.input_size is not None:
+        for path, x in loaded:
+            if tuple(x.shape[-2:]) != model.input_size:
+                log.info("%s: attacked at its own %d×%d; %s sees it resized and centre-cropped to %d×%d",
+                         path.name, x.shape[-1], x.shape[-2], model.name, model.input_size[1], model.input_size[0])
     if names is None:
         images.check_unique_stems(p for p, _ in loaded)
         names = [p.stem for p, _ in loaded]
@@ -147,16 +161,16 @@ def attack_images(
                          f"{len(loaded)} inputs")
     records: list[AttackRecord] = []
     for (path, x), name in zip(loaded, names, strict=True):
-        original = predict(model, x)[0]
-        x_adv = attack_one(model, x, settings, target)
-        adversarial = predict(model, x_adv)[0]
+        original = predict(view, x)[0]
+        x_adv = attack_one(view, x, settings, target)
+        adversarial = predict(view, x_adv)[0]
         adv_path, figure = output_files(out_dir, name, settings.image_format)
         output = images.save(x_adv, adv_path, quality=settings.quality, protect=paths)
         x_saved = images.load(output, channels=channels)
-        saved = predict(model, x_saved)[0]
+        saved = predict(view, x_saved)[0]
         success = _fooled(saved, original, target)
         in_memory = _fooled(adversarial, original, target)
-        cause = None if success == in_memory else _cause(model, x_adv, original, target, settings, success)
+        cause = None if success == in_memory else _cause(view, x_adv, original, target, settings, success)
         change = x_saved - x
         linf, l2 = float(change.abs().max()), float(change.norm())
         record = AttackRecord(

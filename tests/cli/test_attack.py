@@ -64,6 +64,12 @@ def test_imagenet_hen_to_hog_survives_8_bit(tmp_path: Path, capsys: pytest.Captu
     record = json.loads(capsys.readouterr().out)["results"][0]
     assert record["original"]["label"] == "hen"
     assert record["saved"]["label"] == "hog", record
+    # The photo at its own resolution, not the model's 224×224 crop; camo classify agrees on the file as saved.
+    with Image.open(hen) as photo, Image.open(record["output"]) as adversarial:
+        assert adversarial.size == photo.size
+    assert main(["classify", record["output"], "--model", "imagenet", "--top-k", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["results"][0]["top"][0]["label"] == "hog"
+    assert record["linf"] <= 4 / 255 + 1e-6 and not record["saved_change_exceeds_eps"]  # an 8-bit photo: no resize
 
 
 def _bad_files(tmp: Path) -> dict[str, Path]:

@@ -141,6 +141,27 @@ def test_folders_are_attacked_with_names_that_never_collide(
     assert [Path(r["source"]).parent.name for r in records] == ["a", "b"]
 
 
+def test_an_image_keeps_its_resolution_unless_crop(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A 40×24 image for a model of 16×16 inputs: the model sees the middle, resized; the file keeps 40×24.
+    model = _model(tmp_path, "flat", torch.ones(1, SIZE, SIZE), 100.3 / 255)
+    image = tmp_path / "wide.png"
+    pixels = np.full((24, 40), 100, np.uint8)
+    Image.fromarray(pixels).save(image)
+    code, record = _attack(image, model, tmp_path / "full", "--eps", "3/255")
+    assert code == 0 and record["success"] and record["saved"]["label"] == "shifted"
+    with Image.open(tmp_path / "full" / "wide.adv.png") as saved:
+        assert saved.size == (40, 24)
+        changed = np.asarray(saved).astype(int) - pixels
+    assert changed.max() == 3 and changed[:, :2].max() == 0  # the edges outside the model's centre crop are kept
+    capsys.readouterr()
+    assert main(["classify", str(tmp_path / "full" / "wide.adv.png"), "--model", str(model), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["results"][0]["top"][0]["label"] == "shifted"  # the same verdict
+    code, record = _attack(image, model, tmp_path / "crop", "--eps", "3/255", "--crop")
+    assert code == 0 and record["success"]
+    with Image.open(tmp_path / "crop" / "wide.adv.png") as saved:
+        assert saved.size == (SIZE, SIZE)
+
+
 @pytest.mark.parametrize("blocker", ["results.json", "grey.adv.png"])
 def test_an_output_file_that_is_a_folder_fails_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                                blocker: str) -> None:

@@ -72,7 +72,8 @@ class AttackResults:
                 rows.append(AttackRow(
                     source=str(r["source"]), original=_shown(original), in_memory=_shown(adversarial),
                     saved=_shown(saved), goal_met=met(saved), in_memory_met=met(adversarial),
-                    lost_by=None if r.get("lost_by") is None else str(r["lost_by"]), linf=float(r["linf"]), figure=figure.read_bytes() if figure.is_file() else None))
+                    lost_by=None if r.get("lost_by") is None else str(r["lost_by"]),
+                    linf=float(r["linf"]), figure=figure.read_bytes() if figure.is_file() else None))
             return cls(path=str(path), model=str(data.get("model", "?")), method=str(settings["method"]),
                        eps=float(settings["eps"]), target=settings.get("target"),
                        image_format=str(settings.get("image_format", "png")), rows=tuple(rows))

@@ -22,6 +22,11 @@ EPILOG = """examples:
 Folders are read for their image files; outputs are <name>.adv.png (or .jpg) and <name>.figure.png per input, named
 after its stem (lengthened with its folder where two inputs share a stem), and results.json.
 
+The adversarial image has the input's own resolution: the model sees it through its usual resize and centre crop
+(imagenet: shorter side to 224, then the central 224×224), done inside the attack, so ε is per pixel of your image;
+what lies outside the crop the model sees is not attacked (pgd's random start aside). --crop attacks and saves the
+model's 224×224 view instead. For fgm, ε is the L2 length of the change over the image as saved.
+
 Verdicts are about the file you get: each saved file is read back from disk and classified again, and the goal
 (away from the predicted label, or onto --target) counts as met only when that file meets it. results.json, per
 image: success (the saved file meets the goal), in_memory_success (the float result before saving did),
@@ -52,6 +57,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
     parser.add_argument("--seed", type=int, default=0, help="random start of pgd (default: 0)")
     parser.add_argument("--format", choices=["png", "jpeg"], default="png", help="output format (default: png)")
     parser.add_argument("--quality", type=int, default=95, help="JPEG quality (default: 95)")
+    parser.add_argument("--crop", action="store_true",
+                        help="attack and save the model's own view (e.g. imagenet: resized and centre-cropped to "
+                             "224×224) instead of the image at its own resolution")
     parser.add_argument("--out", "-o", required=True, type=Path, help="output folder")
     parser.set_defaults(func=run)
 
@@ -71,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from camo.attack_files import AttackSettings, attack_images, validate
 
     settings = AttackSettings(method=args.method, eps=args.eps, target=args.target, steps=args.steps,
-                              seed=args.seed, image_format=args.format, quality=args.quality)
+                              seed=args.seed, image_format=args.format, quality=args.quality, crop=args.crop)
     model = load_model_from_args(args)
     validate(model, settings)
     budget = f"L2 ε = {args.eps:.3g}" if args.method == "fgm" else f"ε = {format_eps(args.eps)}"
