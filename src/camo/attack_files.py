@@ -23,10 +23,11 @@ from pathlib import Path
 import torch
 
 from camo import images
-from camo.attack_record import AttackRecord, Prediction
+from camo.attack_record import AttackRecord, Prediction, exceeds_eps, output_files
 from camo.attacks import METHODS, bim, fgm, fgsm, mifgsm, pgd
 from camo.errors import InputError
 from camo.models import Classifier
+from camo.models.view import full_resolution
 
 log = logging.getLogger("camo")
 
@@ -42,6 +43,7 @@ class AttackSettings:
     seed: int = 0               # PGD's random start
     image_format: str = "png"   # png (lossless) or jpeg
     quality: int = 95           # JPEG only
+    crop: bool = False          # attack and save the model's resized, centre-cropped view, not the image as it is
 
 
 def predict(model: Classifier, x: torch.Tensor) -> list[Prediction]:
@@ -108,52 +110,92 @@ def attack_images(
     out_dir: str | Path,
     settings: AttackSettings = AttackSettings(),
     *,
+    names: Sequence[str] | None = None,
     on_image: Callable[[AttackRecord], None] | None = None,
 ) -> list[AttackRecord]:
     """Attack image files and write, per image, the adversarial file and the seeds' figure; plus ``results.json``.
 
+    Each saved file is read back from disk and classified again: a record's ``success`` is about that file, what
+    the user gets; the float result before saving is ``in_memory_success``. When the two differ, ``lost_by`` (or
+    ``gained_by``) names the step that made the difference: the 8-bit image without the JPEG step is classified too,
+    so the cause is "8-bit rounding" or "JPEG q<quality>".
+
+    Images keep their own resolution: the model sees each through its usual resize and centre crop, done inside the
+    attack (:func:`camo.models.view.full_resolution`), so the adversarial file is the photo, not a thumbnail, and
+    its verdict is the one ``camo classify`` gives for it. ``settings.crop`` attacks and saves the model's
+    resized, centre-cropped view instead.
+
     Args:
         model: the classifier.
         paths: input image files (never modified).
-        out_dir: output folder, created if needed; outputs are ``<stem>.adv.png`` and ``<stem>.figure.png``.
+        out_dir: output folder, created if needed; outputs are ``<name>.adv.png`` and ``<name>.figure.png``.
         settings: method, ε, target, steps...
+        names: the output name of each input (unique; see :func:`camo.commands.inputs.output_names`); default:
+            each input's stem, which must then be unique.
         on_image: called after each image (for progress).
 
     Returns:
         One record per input, in order.
 
     Raises:
-        ImageError: an input cannot be read (nothing is written then). InputError / LabelError: bad settings.
+        ImageError: an input cannot be read (nothing is written then). InputError / LabelError: bad settings, two
+            inputs with the same output name.
     """
     from camo.analysis.figures import save_attack_figure
 
     target = validate(model, settings)
     channels = model.channels
-    loaded = [(Path(p), images.load(p, channels=channels, size=model.input_size)) for p in paths]
-    images.check_unique_stems(p for p, _ in loaded)
-    out = Path(out_dir)
-    suffix = ".png" if settings.image_format == "png" else ".jpg"
+    loaded = [(Path(p), images.load(p, channels=channels, size=model.input_size, keep_size=not settings.crop))
+              for p in paths]
+    view = model if settings.crop else full_resolution(model)
+    if not settings.crop and model.input_size is not None:
+        for path, x in loaded:
+            if tuple(x.shape[-2:]) != model.input_size:
+                log.info("%s: attacked at its own %d×%d; %s sees it resized and centre-cropped to %d×%d",
+                         path.name, x.shape[-1], x.shape[-2], model.name, model.input_size[1], model.input_size[0])
+    if names is None:
+        images.check_unique_stems(p for p, _ in loaded)
+        names = [p.stem for p, _ in loaded]
+    elif len(names) != len(loaded) or len(set(names)) != len(names):
+        raise InputError(f"one unique output name per input is needed; got {len(names)} names for "
+                         f"{len(loaded)} inputs")
     records: list[AttackRecord] = []
-    for path, x in loaded:
-        original = predict(model, x)[0]
-        x_adv = attack_one(model, x, settings, target)
-        adversarial = predict(model, x_adv)[0]
-        output = images.save(x_adv, out / f"{path.stem}.adv{suffix}", quality=settings.quality, protect=paths)
+    for (path, x), name in zip(loaded, names, strict=True):
+        original = predict(view, x)[0]
+        x_adv = attack_one(view, x, settings, target)
+        adversarial = predict(view, x_adv)[0]
+        adv_path, figure = output_files(out_dir, name, settings.image_format)
+        output = images.save(x_adv, adv_path, quality=settings.quality, protect=paths)
         x_saved = images.load(output, channels=channels)
-        saved = predict(model, x_saved)[0]
-        figure = out / f"{path.stem}.figure.png"
+        saved = predict(view, x_saved)[0]
+        success = _fooled(saved, original, target)
+        in_memory = _fooled(adversarial, original, target)
+        cause = None if success == in_memory else _cause(view, x_adv, original, target, settings, success)
+        change = x_saved - x
+        linf, l2 = float(change.abs().max()), float(change.norm())
         record = AttackRecord(
             source=str(path), output=str(output), figure=str(figure), method=settings.method, eps=settings.eps,
             target=model.label_name(target) if target is not None else None,
             original=original, adversarial=adversarial, saved=saved,
-            success=_fooled(adversarial, original, target),
-            survived_quantisation=_fooled(saved, original, target),
-            linf=float((x_saved - x).abs().max()),
+            success=success, in_memory_success=in_memory,
+            lost_by=cause if in_memory else None, gained_by=cause if success else None,
+            linf=linf, l2=l2,
+            saved_change_exceeds_eps=exceeds_eps(settings.method, settings.eps, linf, l2, x.numel()),
         )
         save_attack_figure(x, x_saved, record, figure, protect=paths)
         records.append(record)
         if on_image is not None:
             on_image(record)
     summary = {"model": model.name, "settings": asdict(settings), "results": [r.to_dict() for r in records]}
-    images.write_bytes_atomic(json.dumps(summary, indent=2).encode(), out / "results.json")
+    images.write_bytes_atomic(json.dumps(summary, indent=2).encode(), Path(out_dir) / "results.json")
     return records
+
+
+def _cause(model: Classifier, x_adv: torch.Tensor, original: Prediction, target: int | None,
+           settings: AttackSettings, file_met: bool) -> str:
+    """Which step of saving made the file's verdict differ from the in-memory one: "8-bit rounding" when the
+    8-bit image alone (no file, no JPEG) already agrees with the file, else the JPEG step."""
+    if settings.image_format == "png":
+        return "8-bit rounding"
+    rounded_met = _fooled(predict(model, images.quantize(x_adv))[0], original, target)
+    return "8-bit rounding" if rounded_met == file_met else f"JPEG q{settings.quality}"

@@ -53,7 +53,7 @@ def _run(model: Classifier, paths: Sequence[Path], out: Path, settings: AttackSe
          title: str, about: str) -> Section:
     progress(f"{title} ...")
     records = attack_images(model, paths, out, settings)
-    fooled = sum(r.survived_quantisation for r in records)
+    fooled = sum(r.success for r in records)
     progress(f"  {fooled}/{len(records)} saved files fool {model.name}")
     return Section(title, about, tuple(records))
 
@@ -208,7 +208,7 @@ def gallery_html(sections: Sequence[Section], root: Path, *, blocks: Sequence[Bl
             ("image", "original", "saved adversarial", "fooled after 8-bit save", "L∞ (/255)"),
             [(html.escape(Path(r.source).name), f"{html.escape(r.original.label)} ({r.original.confidence:.0%})",
               f"{html.escape(r.saved.label)} ({r.saved.confidence:.0%})",
-              "yes" if r.survived_quantisation else "<span class='no'>no</span>", f"{r.linf * 255:.3g}")
+              "yes" if r.success else "<span class='no'>no</span>", f"{r.linf * 255:.3g}")
              for r in section.records],
             [(Path(r.figure), Path(r.source).name) for r in section.records], root)
     if blocks:

@@ -135,20 +135,40 @@ def _to_mode(img: Image.Image, channels: int, name: str) -> np.ndarray:
 
 
 def fit(x: torch.Tensor, size: tuple[int, int], *, name: str = "image") -> torch.Tensor:
-    """Resize (shorter side to fit, area-averaged when shrinking) and centre-crop a batch to exactly ``size``.
+    """Resize (shorter side to fit, area-averaged when shrinking) and centre-crop a batch to exactly ``size``,
+    with a logged note (:func:`model_view` does the same silently, for every forward pass of an attack).
 
     Shape: (N, C, H, W) -> (N, C, size[0], size[1]).
     """
     height, width = x.shape[-2:]
     if (height, width) == tuple(size):
         return x
-    scale = max(size[0] / height, size[1] / width)
-    new_h, new_w = max(size[0], round(height * scale)), max(size[1], round(width * scale))
-    mode = "area" if scale < 1 else "bilinear"
-    resized = torch.nn.functional.interpolate(x, size=(new_h, new_w), mode=mode)
-    top, left = (new_h - size[0]) // 2, (new_w - size[1]) // 2
+    resized = model_view(x, size)
+    new_h, new_w = _fitted_size(height, width, size)
     log.info("%s: resized from %d×%d to %d×%d and centre-cropped to %d×%d for the model",
              name, width, height, new_w, new_h, size[1], size[0])
+    return resized
+
+
+def _fitted_size(height: int, width: int, size: tuple[int, int]) -> tuple[int, int]:
+    scale = max(size[0] / height, size[1] / width)
+    return max(size[0], round(height * scale)), max(size[1], round(width * scale))
+
+
+def model_view(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """What a model with input ``size`` sees of images of any size: resized so that the shorter side fits
+    (area-averaged when shrinking, bilinear when growing) and centre-cropped; differentiable, so an attack can work
+    on the full-resolution pixels through it. The same arithmetic as :func:`fit`, without its note.
+
+    Shape: (N, C, H, W) -> (N, C, size[0], size[1]).
+    """
+    height, width = x.shape[-2:]
+    if (height, width) == tuple(size):
+        return x
+    new_h, new_w = _fitted_size(height, width, size)
+    mode = "area" if max(size[0] / height, size[1] / width) < 1 else "bilinear"
+    resized = torch.nn.functional.interpolate(x, size=(new_h, new_w), mode=mode)
+    top, left = (new_h - size[0]) // 2, (new_w - size[1]) // 2
     return resized[..., top : top + size[0], left : left + size[1]].clamp(0.0, 1.0)
 
 
@@ -158,6 +178,7 @@ def load(
     channels: int | None = 3,
     size: tuple[int, int] | None = None,
     max_pixels: int = MAX_PIXELS,
+    keep_size: bool = False,
 ) -> torch.Tensor:
     """Load an image file as a float tensor in [0, 1], ready for a model.
 
@@ -166,6 +187,8 @@ def load(
         channels: 3 for RGB, 1 for grey, None to keep what the file has (grey stays 1, the rest becomes RGB).
         size: (height, width) to resize and centre-crop to, or None to keep the file's size.
         max_pixels: decompression-bomb guard, see :func:`open_image`.
+        keep_size: keep the file's size even with ``size``, which then only checks that the image is large enough
+            to be resized for that model (see :func:`model_view` for what the model sees of it).
 
     Returns:
         The image, with notes about any conversion logged on the ``camo`` logger.
@@ -185,7 +208,7 @@ def load(
         channels = 1 if img.mode in ("L", "1", "I;16", "I;16B", "I;16L", "I", "F", "LA") else 3
     arr = _to_mode(img, channels, name)
     x = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))).unsqueeze(0)
-    if size is not None:
+    if size is not None and not keep_size:
         x = fit(x, size, name=name)
     return x
 

@@ -35,7 +35,7 @@ def test_attack_writes_image_figure_and_json(digit: Path, tmp_path: Path,
     result = json.loads(capsys.readouterr().out)
     (record,) = result["results"]
     assert record["original"]["label"] == "7" and record["method"] == "bim"
-    assert record["success"] and record["survived_quantisation"]
+    assert record["success"] and record["in_memory_success"] and record["lost_by"] is None
     assert record["saved"]["label"] != "7"
     assert record["linf"] <= 0.3 + 0.5 / 255 + 1e-6  # 8-bit rounding adds at most half a grey level
     for name in ("seven.adv.png", "seven.figure.png", "results.json"):
@@ -64,6 +64,12 @@ def test_imagenet_hen_to_hog_survives_8_bit(tmp_path: Path, capsys: pytest.Captu
     record = json.loads(capsys.readouterr().out)["results"][0]
     assert record["original"]["label"] == "hen"
     assert record["saved"]["label"] == "hog", record
+    # The photo at its own resolution, not the model's 224×224 crop; camo classify agrees on the file as saved.
+    with Image.open(hen) as photo, Image.open(record["output"]) as adversarial:
+        assert adversarial.size == photo.size
+    assert main(["classify", record["output"], "--model", "imagenet", "--top-k", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["results"][0]["top"][0]["label"] == "hog"
+    assert record["linf"] <= 4 / 255 + 1e-6 and not record["saved_change_exceeds_eps"]  # an 8-bit photo: no resize
 
 
 def _bad_files(tmp: Path) -> dict[str, Path]:
@@ -115,14 +121,18 @@ def test_bad_settings_fail_cleanly_with_no_output(digit: Path, tmp_path: Path, c
 
 
 def test_fgm_gets_an_l2_default_budget(digit: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["attack", str(digit), "--method", "fgm", "--out", str(tmp_path / "l2"), "--json"]) == 0
+    code = main(["attack", str(digit), "--method", "fgm", "--out", str(tmp_path / "l2"), "--json"])
     (record,) = json.loads(capsys.readouterr().out)["results"]
+    assert code == (0 if record["success"] else 3)  # 3: the saved file misses its goal
     assert record["method"] == "fgm" and record["eps"] == 1.0
     saved = np.asarray(Image.open(tmp_path / "l2" / "seven.adv.png"), dtype=np.float64) / 255
     clean = np.asarray(Image.open(digit), dtype=np.float64) / 255
     assert 0.5 < np.linalg.norm(saved - clean) <= 1.0 + 28 * 0.5 / 255  # an L2 step of 1, 8-bit rounding aside
-    assert main(["attack", str(digit), "--out", str(tmp_path / "linf"), "--quality", "0", "--json"]) == 0  # PNG
-    assert json.loads(capsys.readouterr().out)["results"][0]["eps"] == pytest.approx(8 / 255)
+    assert record["l2"] == pytest.approx(np.linalg.norm(saved - clean), abs=1e-4)
+    assert record["saved_change_exceeds_eps"] is False  # PNG: rounding only, within ε + 0.5/255·√784
+    code = main(["attack", str(digit), "--out", str(tmp_path / "linf"), "--quality", "0", "--json"])  # PNG
+    (record,) = json.loads(capsys.readouterr().out)["results"]
+    assert code == (0 if record["success"] else 3) and record["eps"] == pytest.approx(8 / 255)
 
 
 def test_an_output_folder_that_is_a_file_is_a_one_line_error(digit: Path, tmp_path: Path,

@@ -89,8 +89,9 @@ def test_classify_files_and_folders_as_saved(seven: Path, tmp_path: Path, capsys
 def test_report_takes_attack_results_and_names_the_command_behind_other_json(
         seven: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "adv"
-    assert main(["attack", str(seven), "--model", "mnist", "--eps", "0.2", "--out", str(out), "--json"]) == 0
+    code = main(["attack", str(seven), "--model", "mnist", "--eps", "0.2", "--out", str(out), "--json"])
     record = json.loads(capsys.readouterr().out)["results"][0]
+    assert code == (0 if record["success"] else 3)
     moved = tmp_path / "moved"
     out.rename(moved)  # figures are read from beside the JSON, wherever the folder went
     assert main(["report", str(moved / "results.json"), "--out", str(tmp_path / "r.html")]) == 0

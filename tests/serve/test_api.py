@@ -150,7 +150,8 @@ def test_lab_attack_labels_come_from_the_saved_file(client: Any, mnist_model: An
     assert response.status_code == 200, response.text
     result = response.json()
     assert result["original"]["label"] == "7"
-    assert result["success"] == (result["adversarial"]["index"] != result["original"]["index"])
+    assert result["success"] == (result["saved"]["index"] != result["original"]["index"])  # about the file
+    assert result["in_memory_success"] == (result["adversarial"]["index"] != result["original"]["index"])
     adversarial = client.get(result["urls"]["adversarial"]).content
     assert set(png_chunks(adversarial)) <= BARE_PNG_CHUNKS
     path = tmp_path / "check.png"
@@ -172,7 +173,8 @@ def test_lab_uploaded_image_and_target(client: Any) -> None:
     assert response.status_code == 200, response.text
     result = response.json()
     assert result["image"] == "my_digit" and result["target"] == "8" and result["sweep"]["label"] == "8"
-    assert result["success"] == (result["adversarial"]["label"] == "8")
+    assert result["success"] == (result["saved"]["label"] == "8")
+    assert result["in_memory_success"] == (result["adversarial"]["label"] == "8")
 
 
 @pytest.mark.parametrize(("data", "word"), [

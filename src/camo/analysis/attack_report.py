@@ -32,6 +32,7 @@ class AttackRow:
     saved: str
     goal_met: bool          # by the saved file: away from the original label, or onto the target
     in_memory_met: bool
+    lost_by: str | None     # what undid an in-memory success in the file (results written before it: None)
     linf: float
     figure: bytes | None    # the PNG beside the JSON, None when it is missing
 
@@ -71,12 +72,19 @@ class AttackResults:
                 rows.append(AttackRow(
                     source=str(r["source"]), original=_shown(original), in_memory=_shown(adversarial),
                     saved=_shown(saved), goal_met=met(saved), in_memory_met=met(adversarial),
+                    lost_by=None if r.get("lost_by") is None else str(r["lost_by"]),
                     linf=float(r["linf"]), figure=figure.read_bytes() if figure.is_file() else None))
             return cls(path=str(path), model=str(data.get("model", "?")), method=str(settings["method"]),
                        eps=float(settings["eps"]), target=settings.get("target"),
                        image_format=str(settings.get("image_format", "png")), rows=tuple(rows))
         except (KeyError, TypeError, ValueError) as err:
             raise InputError(f"{path}: camo attack results with missing or malformed fields ({err!r})") from None
+
+
+def _verdict(row: AttackRow) -> str:
+    if row.goal_met:
+        return "yes"
+    return f"NO, lost by {row.lost_by}" if row.lost_by else "NO"
 
 
 def _shown(prediction: dict[str, Any]) -> str:
@@ -87,7 +95,7 @@ def attack_section(result: AttackResults, img: Any, table: Any) -> str:
     """The HTML section; ``img(png, alt)`` and ``table(header, rows)`` are the page's own helpers."""
     goal = f"towards {result.target}" if result.target is not None else "away from the clean label"
     met = sum(r.goal_met for r in result.rows)
-    rows = [[Path(r.source).name, r.original, r.in_memory, r.saved, "yes" if r.goal_met else "NO",
+    rows = [[Path(r.source).name, r.original, r.in_memory, r.saved, _verdict(r),
              "yes" if r.in_memory_met else "no", f"{r.linf * 255:.3g}/255"] for r in result.rows]
     budget = f"L2 ε = {result.eps:.3g}" if result.method == "fgm" else f"ε = {result.eps * 255:.3g}/255"
     parts = [f"<h2>Attack: {html.escape(result.model)}, {html.escape(result.method)}, {budget}, "

@@ -52,7 +52,7 @@ def attack_figure(x: torch.Tensor, x_adv: torch.Tensor, record: AttackRecord) ->
     how = "towards " + record.target if record.target else "away from " + original.label
     _show(axes[1], signed_to_display(delta, eps), f"+ perturbation ({record.method}, {how})",
           f"grey = 0, white = +{eps * 255:.3g}/255, black = −{eps * 255:.3g}/255")
-    verdict = "fooled" if record.survived_quantisation else "not fooled"
+    verdict = "fooled" if record.success else "not fooled"
     _show(axes[2], _as_display(x_adv), "= adversarial (saved 8-bit file)",
           f"{saved.label} ({saved.confidence:.0%}) — {verdict}")
     fig.suptitle(f"ε = {record.eps * 255:.3g}/255 (L∞ of saved change: {record.linf * 255:.3g}/255)", fontsize=10)

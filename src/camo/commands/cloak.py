@@ -213,6 +213,9 @@ def _shown(path: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from camo.commands.outputs import check_folder
+
+    check_folder(args.out)  # before torch loads: a bad --out costs a second
     import torch
     from rich.table import Table
 

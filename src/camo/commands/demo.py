@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from camo.commands import emit_json
+from camo.commands.outputs import check_folder
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
@@ -19,6 +20,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
 
 
 def run(args: argparse.Namespace) -> int:
+    check_folder(args.out)  # before torch loads: a bad --out costs a second
     from camo.demo import run_demo
 
     index = run_demo(args.out, progress=lambda text: print(text, file=sys.stderr))

@@ -22,12 +22,12 @@ def expand_images(inputs: Sequence[Path], *, recursive: bool = False) -> list[Pa
     Raises:
         InputError: a missing input, or a folder with no images in it.
     """
-    from camo.images import image_files
-
     paths: list[Path] = []
     seen: set[Path] = set()
     for item in inputs:
         if item.is_dir():
+            from camo.images import image_files  # only for folders: a list of files answers without torch
+
             found = image_files(item, recursive=recursive)
             if not found:
                 raise InputError(f"{item}: a folder with no image files in it")

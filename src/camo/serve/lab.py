@@ -142,7 +142,8 @@ def run_attack(model: Any, image: Path, folder: Path, request: LabRequest, *, sh
 
     Returns:
         ``original``, ``adversarial`` (the float result), ``saved`` (the 8-bit file read back) predictions,
-        ``success``, ``survived`` (the saved file still fools), ``linf_255``, the sweep's label, and ``files``:
+        ``success`` (the saved file meets the goal), ``in_memory_success`` (the float result did), ``lost_by``
+        (what undid it in the file, or None), ``linf_255``, the sweep's label, and ``files``:
         key -> (path, download name).
 
     Raises:
@@ -166,7 +167,7 @@ def run_attack(model: Any, image: Path, folder: Path, request: LabRequest, *, sh
         "model": model.name, "method": request.method, "eps": request.eps, "target": record.target,
         "steps": request.steps, "original": _prediction(record.original),
         "adversarial": _prediction(record.adversarial), "saved": _prediction(record.saved),
-        "success": record.success, "survived": record.survived_quantisation,
+        "success": record.success, "in_memory_success": record.in_memory_success, "lost_by": record.lost_by,
         "linf_255": round(record.linf * 255, 3),
         "sweep": {"label": result.label_name, "eps_min_255": round(result.eps[0] * 255, 3),
                   "eps_max_255": round(result.eps[-1] * 255, 3), "points": len(result.eps)},

@@ -224,11 +224,12 @@ $("lab-form").addEventListener("submit", async (e) => {
     $("lab-adv").textContent = r.adversarial.label; $("lab-adv-c").textContent = pct(r.adversarial.confidence);
     $("lab-saved").textContent = r.saved.label; $("lab-saved-c").textContent = pct(r.saved.confidence);
     const goal = r.target ? `reach “${r.target}”` : `leave “${r.original.label}”`;
-    $("lab-verdict").textContent = r.survived
+    $("lab-verdict").textContent = r.success
       ? `The saved 8-bit file fools ${r.model}: it was made to ${goal} (largest change ${r.linf_255}/255).`
-      : r.success ? `The attack worked in floating point but not on the saved 8-bit file (${goal}).`
+      : r.in_memory_success
+        ? `The attack worked in floating point but not on the saved 8-bit file (${goal}; lost by ${r.lost_by}).`
         : `Not fooled: the attack did not ${goal} at this ε.`;
-    $("lab-verdict").className = r.survived ? "yes" : "no";
+    $("lab-verdict").className = r.success ? "yes" : "no";
     $("lab-figure").src = r.urls.figure;
     $("lab-sweep").src = r.urls.sweep;
     $("lab-adv-link").href = `${r.urls.adversarial}?download=1`;
