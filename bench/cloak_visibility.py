@@ -5,13 +5,15 @@ Run from the repository root (writes docs/cloak-presets.png and prints each pres
     OMP_NUM_THREADS=1 PYTHONPATH=src:. python bench/cloak_visibility.py
 
 The face is matplotlib's bundled Grace Hopper portrait (public domain, installed with matplotlib; no file of
-../shared is used), cloaked with the default ensemble at each preset, saved as PNG and read back. Each panel is a
+../shared is used), cloaked with the default ensemble at each preset and at the default with ``--grey``
+(brightness only). Each panel is a
 crop at 1:1 (no resampling) around the face, so what you see is what the saved file holds at 100 % zoom.
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +37,8 @@ def main() -> None:
     photo = to_rgb_uint8(str(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)))
     members = get_recognizers("dlib,facenet,sface")
     panels: list[tuple[str, np.ndarray]] = []
-    for name, config in PRESETS.items():
+    settings = [*PRESETS.items(), ("mid --grey", replace(PRESETS["mid"], grey=True))]
+    for name, config in settings:
         result = cloak(photo, recognizers=members, config=config)
         verification = result.verification
         assert verification is not None
@@ -45,7 +48,8 @@ def main() -> None:
         verdict = "protected" if verification.protected else "NOT protected"
         label = f"{name}: SSIM {verification.ssim:.3f} / face {verification.face_ssim:.3f}"
         panels.append((label, after))
-        print(f"{name}: eps {config.eps * 255:.3g}/255, {config.steps} steps, smooth {config.smooth}: {verdict}, "
+        print(f"{name}: eps {config.eps * 255:.3g}/255, {config.steps} steps, smooth {config.smooth}, grey "
+              f"{config.grey}: {verdict}, "
               f"SSIM photo {verification.ssim:.4f}, face region {verification.face_ssim:.4f}, "
               f"PSNR {verification.psnr:.1f} dB", file=sys.stderr)
     caption = 28

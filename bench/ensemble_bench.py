@@ -188,6 +188,8 @@ def run(args: argparse.Namespace) -> None:
             changes[field] = value / 255 if field in ("eps", "noise", "texture") else value
     if args.resize is not None:
         changes["resize"] = (args.resize, 1.0)
+    if args.grey:
+        changes["grey"] = True
     config = replace(config, **changes)
     members = get_recognizers(args.recognizers)
     if any(m.name not in MEMBERS for m in members):
@@ -320,6 +322,8 @@ def _budget(config: dict[str, Any]) -> str:
         budget += f", low-frequency (smooth σ {config['smooth']:g} chip px)"
     if config.get("blur"):
         budget += f", blur EOT ≤ {config['blur']:g} chip px"
+    if config.get("grey"):
+        budget += ", grey (brightness only)"
     if config.get("size_aware"):
         budget += ", size-aware ε (small faces up to ⅓ less)"
     return budget
@@ -478,6 +482,7 @@ def main() -> None:
     one.add_argument("--cap", type=float, help="dodge: a member's distance ÷ threshold stops counting above this")
     one.add_argument("--floor", type=float, help="perceptual budget: the smallest fraction of ε")
     one.add_argument("--smooth", type=float, help="low-frequency cloak: Gaussian σ of the change, chip pixels")
+    one.add_argument("--grey", action="store_true", help="brightness-only change (no colour cast)")
     one.add_argument("--blur", type=float, help="EOT: largest Gaussian blur σ of a copy, chip pixels")
     one.add_argument("--resize", type=float, help="lower end of the random resize factor")
     one.add_argument("--seed", type=int, default=0)

@@ -390,3 +390,15 @@ def test_the_low_frequency_cloak_changes_the_face_smoothly(dlib_module: Any) -> 
     smooth = cloak(_photo(), config=replace(fast, smooth=4.0, blur=1.0), verify_result=False)
     assert 0 < smooth.linf <= round(fast.eps * 255)
     assert roughness(smooth) < 0.5 * roughness(sharp), (roughness(smooth), roughness(sharp))  # measured 0.36
+
+
+def test_a_grey_cloak_changes_red_green_and_blue_alike(dlib_module: Any) -> None:
+    from camo.face import cloak
+
+    result = cloak(_photo(), config=replace(PRESETS["low"], steps=2, samples=1, grey=True), verify_result=False)
+    left, top, right, bottom = result.faces[0].crop
+    delta = result.pixels.astype(int)[top:bottom, left:right] - result.original.astype(int)[top:bottom, left:right]
+    assert np.abs(delta).max() > 0
+    # The same change in every channel, up to 8-bit rounding and the clip at 0 and 255.
+    spread = delta.max(axis=2) - delta.min(axis=2)
+    assert np.mean(spread <= 1) > 0.99

@@ -120,6 +120,7 @@ class CloakConfig:
             2019, as a change of variables: the step's gradient is the blurred gradient).
         blur: EOT: each degraded copy is also Gaussian-blurred with σ drawn uniformly from [0, ``blur``] chip
             pixels (0 = never), so the cloak does not live in the finest detail a recognizer may not see.
+        grey: the change is the same in red, green and blue (brightness only, no colour cast on skin).
         size_aware: a face smaller than the recognizers' chips (each photo pixel stretched over several chip
             pixels) gets a budget scaled down with it, to two thirds of ``eps`` at most: on such faces the same ε
             moves more of the chip and shows more (measured on 92×112 ORL photos, bench/ENSEMBLE_FINDINGS.md).
@@ -144,6 +145,7 @@ class CloakConfig:
     smooth: float | None = 2.0
     blur: float = 0.0
     size_aware: bool = True
+    grey: bool = False
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.eps) and 0 < self.eps <= 64 / 255):
@@ -517,20 +519,22 @@ class _Budgeted(nn.Module):
     """
 
     def __init__(self, model: nn.Module, start: torch.Tensor, fraction: torch.Tensor | None,
-                 smooth: float | None = None) -> None:
+                 smooth: float | None = None, grey: bool = False) -> None:
         super().__init__()
-        self.model, self.start, self.fraction, self.smooth = model, start, fraction, smooth
+        self.model, self.start, self.fraction, self.smooth, self.grey = model, start, fraction, smooth, grey
         self.eval()
 
     def pixels(self, x: torch.Tensor) -> torch.Tensor:
         """The pixels the members see for x′."""
         change = x - self.start
+        if self.grey:
+            change = change.mean(dim=1, keepdim=True).expand_as(change)
         if self.smooth is not None:
             change = gaussian_blur(change, self.smooth)
         if self.fraction is not None:
             change = self.fraction * change
         moved = self.start + change
-        return moved if self.smooth is None else moved.clamp(0.0, 1.0)
+        return moved if self.smooth is None and not self.grey else moved.clamp(0.0, 1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.model(self.pixels(x))
@@ -763,14 +767,14 @@ def cloak(
         # Read from the running output so that a neighbouring face's cloak is kept where crops overlap.
         x = _crop_tensor(output[top:bottom, left:right])
         attacked: nn.Module = model
-        if config.texture is not None or config.smooth is not None:
+        if config.texture is not None or config.smooth is not None or config.grey:
             fraction = None if config.texture is None else texture_budget(original[top:bottom, left:right],
                                                                           config.texture, config.floor)
             # σ in chip pixels: the same smoothness relative to the face at every photo size. (A floor of σ photo
             # pixels for small faces was measured and dropped: on 92×112 ORL photos it raised SSIM 0.88 → 0.92 but
             # lost most of the protection, bench/ENSEMBLE_FINDINGS.md.)
             smooth = None if config.smooth is None else config.smooth * geometries[0].scale
-            attacked = _Budgeted(model, x, fraction, smooth)
+            attacked = _Budgeted(model, x, fraction, smooth, config.grey)
         decoy_name = None
         dlib_own = own[0, slices[names.index("dlib")][0]:slices[names.index("dlib")][1]].double().numpy() \
             if "dlib" in names else own[0, :members[0].descriptor_size].double().numpy()
