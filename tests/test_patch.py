@@ -15,13 +15,16 @@ from camo.attacks.patch import (
     apply_patch,
     evaluate_patch,
     grow_patch,
+    patch_in_view,
     patch_side,
     per_image_patches,
     place_patch,
     random_positions,
     resize_patch,
+    side_for_view,
     train_patch,
     universal_patch,
+    view_region,
 )
 from camo.errors import InputError, LabelError
 from camo.images import load, quantize, save
@@ -140,6 +143,36 @@ def test_resize_patch() -> None:
     assert tuple(resize_patch(patch, 1.5).shape) == (3, 12, 12)
     with pytest.raises(InputError, match="got 0"):
         resize_patch(patch, 0)
+
+
+def test_resize_patch_to_a_size_keeps_a_flat_patch_flat() -> None:
+    patch = torch.full((3, 4, 4), 0.5)
+    assert torch.equal(resize_patch(patch, size=(4, 4)), patch)
+    grown, shrunk = resize_patch(patch, size=(12, 9)), resize_patch(patch, size=(2, 3))
+    assert grown.shape == (3, 12, 9) and shrunk.shape == (3, 2, 3)
+    assert torch.allclose(grown, torch.full_like(grown, 0.5)) and torch.allclose(shrunk, torch.full_like(shrunk, 0.5))
+    with pytest.raises(InputError, match="at least one pixel"):
+        resize_patch(patch, size=(0, 3))
+
+
+@pytest.mark.parametrize("image_size", [(224, 224), (335, 500), (500, 335), (100, 60), (4000, 3000)])
+def test_a_patch_sized_for_the_view_covers_its_share_of_the_view(image_size: tuple[int, int]) -> None:
+    view = (224, 224)
+    side = side_for_view((50, 50), image_size, view)
+    if image_size == view:
+        assert side == (50, 50)
+    region = view_region(image_size, view)
+    # centred in what the model sees, it lands 50 px wide there (within the rounding of one image pixel), all in view
+    at = (region[1] + (region[3] - side[1]) // 2, region[0] + (region[2] - side[0]) // 2)
+    fit = patch_in_view(side, at, image_size, view)
+    per_pixel = max(224 / min(image_size), 1.0)
+    assert all(abs(s - 50) <= per_pixel / 2 + 1e-6 for s in fit.size) and fit.visible == pytest.approx(1.0)
+    assert patch_in_view(side, (0, 0), image_size, view).visible < 1.0 or region[:2] == (0, 0)
+    # the region is every image pixel the crop keeps whole: one more pixel each way falls outside it
+    top, left, height, width = region
+    assert patch_in_view((height, width), (left, top), image_size, view).visible == pytest.approx(1.0)
+    assert patch_in_view((height + 2, width + 2), (left - 1, top - 1), image_size, view).visible < 1.0 \
+        or (height, width) == image_size
 
 
 def test_one_grow_step_is_the_shared_targeted_fgsm_step() -> None:

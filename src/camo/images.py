@@ -144,13 +144,15 @@ def fit(x: torch.Tensor, size: tuple[int, int], *, name: str = "image") -> torch
     if (height, width) == tuple(size):
         return x
     resized = model_view(x, size)
-    new_h, new_w = _fitted_size(height, width, size)
+    new_h, new_w = fitted_size(height, width, size)
     log.info("%s: resized from %d×%d to %d×%d and centre-cropped to %d×%d for the model",
              name, width, height, new_w, new_h, size[1], size[0])
     return resized
 
 
-def _fitted_size(height: int, width: int, size: tuple[int, int]) -> tuple[int, int]:
+def fitted_size(height: int, width: int, size: tuple[int, int]) -> tuple[int, int]:
+    """The (height, width) a ``height``×``width`` image is resized to before the centre crop to ``size``: the
+    shorter side fits, the other is at least as long (what :func:`model_view` and :func:`fit` do)."""
     scale = max(size[0] / height, size[1] / width)
     return max(size[0], round(height * scale)), max(size[1], round(width * scale))
 
@@ -165,7 +167,7 @@ def model_view(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     height, width = x.shape[-2:]
     if (height, width) == tuple(size):
         return x
-    new_h, new_w = _fitted_size(height, width, size)
+    new_h, new_w = fitted_size(height, width, size)
     mode = "area" if max(size[0] / height, size[1] / width) < 1 else "bilinear"
     resized = torch.nn.functional.interpolate(x, size=(new_h, new_w), mode=mode)
     top, left = (new_h - size[0]) // 2, (new_w - size[1]) // 2

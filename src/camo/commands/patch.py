@@ -1,13 +1,15 @@
 """``camo patch grow|train|apply|eval``: adversarial patches from the command line.
 
 Every patch is saved as an 8-bit PNG (no metadata) with a JSON sidecar ``<name>.json`` beside it; ``apply`` needs
-only the PNG, ``eval`` reads the target from the sidecar when ``--target`` is not given.
+no model (the sidecar tells it which view the patch was made for, to size it in full-resolution photos), ``eval``
+reads the target from the sidecar when ``--target`` is not given.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,10 +55,16 @@ EPILOG_APPLY = """examples:
   camo patch apply patches/3.png digits/*.png --at 2,2 --out patched/
   camo patch apply patches/hen.png photos/*.jpg --random --seed 1 --scale 2 --out patched/
   camo patch apply patches/hen.png photos/ --out patched/          # a folder: every image in it
+  camo patch apply patches/hen.png photo.jpg --crop --out patched/  # the model's 224×224 view of it
 
-Needs only the PNG: no model, no sidecar. Positions are the (x, y) pixel of the patch's top-left corner; the
-default is the centre of each image. Writes <stem>.patched.png per image; images of the same stem from different
-folders get the folder in their name.
+Needs no model. Each image keeps its own resolution; the patch is resized so that, in the model's resized and
+centre-cropped view of the image, it covers the same share as it was made for (read from PATCH.json, which
+grow/train write beside the PNG; without it the patch is pasted at its own pixel size). A warning (stderr, and
+"warning" in --json) says when the patch lands smaller in that view than it was made: --scale below 1, or a
+position partly outside the centre crop the model sees. --crop saves the model's view instead, patch at its own
+pixel size. Positions are the (x, y) pixel of the patch's top-left corner in the saved image; the default is the
+centre. Writes <stem>.patched.png per image; images of the same stem from different folders get the folder in
+their name.
 """
 
 EPILOG_EVAL = """examples:
@@ -123,15 +131,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
 
     apply = actions.add_parser(
         "apply", parents=[common], help="paste a saved patch PNG into images",
-        description="Paste PATCH.png into each IMAGE (pixels copied exactly) and save the results as 8-bit PNGs.",
+        description="Paste PATCH.png into each IMAGE, sized for the model's view of it (pixels copied exactly where "
+                    "no resizing is needed), and save the results as 8-bit PNGs.",
         epilog=EPILOG_APPLY, formatter_class=argparse.RawDescriptionHelpFormatter)
     apply.add_argument("patch", type=Path, metavar="PATCH.png", help="the patch image")
     apply.add_argument("images", nargs="+", type=Path, metavar="IMAGE|DIR",
                        help="images, or folders of images, to paste into (never modified)")
     where = apply.add_mutually_exclusive_group()
     where.add_argument("--at", type=_position, help="X,Y: the patch's top-left pixel (default: centred)")
-    where.add_argument("--random", action="store_true", help="a random position in each image")
-    apply.add_argument("--scale", type=float, default=1.0, help="resize the patch by this factor (default: 1)")
+    where.add_argument("--random", action="store_true",
+                       help="a random position in each image (inside the part the model sees, when PATCH.json says "
+                            "which model)")
+    apply.add_argument("--scale", type=float, default=1.0,
+                       help="resize the patch by this factor, relative to the size it was made for (default: 1)")
+    apply.add_argument("--crop", action="store_true",
+                       help="save the model's own view of each image (resized and centre-cropped, e.g. 224×224) with "
+                            "the patch at its own pixel size, instead of the image at its own resolution")
     apply.add_argument("--seed", type=int, default=0, help="for --random (default: 0)")
     apply.add_argument("--out", "-o", type=Path, required=True, help="output folder")
     apply.set_defaults(func=cmd_apply)
@@ -331,51 +346,144 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trained_for(patch_path: Path) -> tuple[str, tuple[int, int]] | None:
+    """(model name, (H, W) of the model's view) from the patch's sidecar ``PATCH.json``, or None without one.
+
+    Sidecars written before they recorded ``image_size`` give the view from ``size`` and ``area_fraction`` (a square
+    view, as every built-in model has).
+
+    Raises:
+        InputError: a sidecar that is not a camo patch's.
+    """
+    sidecar = patch_path.with_suffix(".json")
+    if not sidecar.is_file():
+        return None
+    try:
+        record = json.loads(sidecar.read_text())
+        if "image_size" in record:
+            height, width = (int(v) for v in record["image_size"])
+        else:
+            height = width = round(math.sqrt(float(record["size"]) ** 2 / float(record["area_fraction"])))
+        model = str(record.get("model", "the model"))
+    except (ValueError, KeyError, TypeError, OSError, ZeroDivisionError) as err:
+        raise InputError(f"{sidecar}: not a camo patch's sidecar ({err.__class__.__name__}: {err}); it says which "
+                         "view the patch was made for: move it away to paste the patch at its own pixel size") from None
+    if height < 1 or width < 1:
+        raise InputError(f"{sidecar}: image_size {height}×{width} is not a model's view")
+    return model, (height, width)
+
+
+def _view_warning(name: str, fit: Any, trained: tuple[int, int], model: str, view: tuple[int, int]) -> str | None:
+    """The note for a patch that lands smaller in the model's view than it was made (None if it does not)."""
+    size_h, size_w = fit.size
+    smaller = round(size_h) < trained[0] or round(size_w) < trained[1]
+    cut = fit.visible < 0.99
+    if not smaller and not cut:
+        return None
+    text = f"{name}: the patch lands {size_w:.0f}×{size_h:.0f} px in {model}'s {view[1]}×{view[0]} view"
+    if cut:
+        return (text + f" with only {fit.visible:.0%} of it inside the centre crop the model sees; it was made at "
+                       f"{trained[1]}×{trained[0]} px, all in view")
+    return text + f", smaller than the {trained[1]}×{trained[0]} px it was made at"
+
+
 def cmd_apply(args: argparse.Namespace) -> int:
     check_folder(args.out)  # before any heavy import
-    import torch
-
-    from camo import images
-    from camo.attacks.patch import apply_patch, random_positions, resize_patch
-
     out: Path = args.out
     inputs = expand_images(args.images)
     targets = [out / f"{name}.patched.png" for name in output_names(inputs)]
-    protect = [args.patch, *inputs]
+    sidecar = args.patch.with_suffix(".json")
+    protect = [args.patch, sidecar, *inputs]
     check_outputs(out, targets, protect=protect)
-    patch = resize_patch(images.load(args.patch, channels=None)[0], args.scale)
+    made_for = _trained_for(args.patch)
+    if args.crop and made_for is None:
+        raise InputError(f"--crop needs the patch's sidecar {sidecar.name} (written by camo patch grow/train) to know "
+                         "the model's view")
+    import torch
+
+    from camo import images
+    from camo.attacks.patch import (
+        apply_patch,
+        patch_in_view,
+        random_positions,
+        resize_patch,
+        side_for_view,
+        view_region,
+    )
+
+    original = images.load(args.patch, channels=None)[0]
+    trained = (int(original.shape[-2]), int(original.shape[-1]))
+    view = made_for[1] if made_for is not None else None
     generator = torch.Generator().manual_seed(args.seed)
     # Everything is loaded and patched before the first file is written: a bad image leaves no partial output.
     patched_images = []
-    h, w = patch.shape[-2:]
     for path in inputs:
-        x = images.load(path, channels=None)
-        if x.shape[1] < patch.shape[0]:
-            x = x.expand(-1, patch.shape[0], -1, -1)  # a colour patch on a grey image makes a colour image
+        if view is None:
+            x = images.load(path, channels=None)
+        else:  # the photo as it is (or the model's crop of it), refused if too small to be the model's input
+            x = images.load(path, channels=None, size=view, keep_size=not args.crop)
+        if x.shape[1] < original.shape[0]:
+            x = x.expand(-1, original.shape[0], -1, -1)  # a colour patch on a grey image makes a colour image
         height, width = x.shape[-2:]
+        if view is None or args.crop:
+            patch = resize_patch(original, args.scale)
+        else:  # the same share of the model's view as the patch was made for, in the photo's own pixels
+            patch = resize_patch(original, size=side_for_view(trained, (height, width), view, scale=args.scale))
+        h, w = patch.shape[-2:]
         if h > height or w > width:
             raise InputError(f"{path}: the {w}×{h} patch does not fit this {width}×{height} image; shrink it "
                              "with --scale")
-        if args.random:
-            at = tuple(int(v) for v in random_positions(1, (h, w), (height, width), generator=generator)[0])
+        if args.random:  # somewhere the model sees, as the patch was made to work
+            region = (0, 0, height, width) if view is None else view_region((height, width), view)
+            if h > region[2] or w > region[3]:
+                region = (0, 0, height, width)  # larger than what the model sees (--scale): anywhere it fits
+            top, left, region_h, region_w = region
+            drawn = random_positions(1, (h, w), (region_h, region_w), generator=generator)[0]
+            at = (left + int(drawn[0]), top + int(drawn[1]))
         elif args.at is not None:
             at = args.at
         else:
             at = ((width - w) // 2, (height - h) // 2)
         try:
-            patched_images.append((path, apply_patch(x, patch, at=(at[0], at[1])), at))
+            patched = apply_patch(x, patch, at=(at[0], at[1]))
         except InputError as err:
             raise InputError(f"{path}: {err}") from None
-    written = []
-    for (path, patched, at), destination in zip(patched_images, targets, strict=True):
+        fit = None if view is None else patch_in_view((h, w), (at[0], at[1]), (height, width), view)
+        patched_images.append((path, patched, at, (w, h), fit))
+    written: list[dict[str, Any]] = []
+    for (path, patched, at, size, fit), destination in zip(patched_images, targets, strict=True):
         target = images.save(patched, destination, protect=protect)
-        written.append({"image": str(path), "out": str(target), "at": list(at), "patch_size": [w, h]})
+        row: dict[str, Any] = {"image": str(path), "out": str(target), "at": list(at), "patch_size": list(size)}
+        if made_for is not None and fit is not None:
+            row["in_view"] = {"size": [round(fit.size[1], 2), round(fit.size[0], 2)],
+                              "visible": round(fit.visible, 4)}
+            row["warning"] = _view_warning(path.name, fit, trained, *made_for)
+        written.append(row)
+    warned = [row for row in written if row.get("warning")]
+    warning = None
+    if len(warned) == 1:
+        warning = f"warning: {warned[0]['warning']}"
+    elif warned:
+        examples = ", ".join(f"{Path(row['image']).name} {row['in_view']['size'][0]:.0f}×"
+                             f"{row['in_view']['size'][1]:.0f} px" for row in warned[:3])
+        more = f" and {len(warned) - 3} more" if len(warned) > 3 else ""
+        warning = (f"warning: in {len(warned)} of {len(written)} images the patch lands smaller in the model's view "
+                   f"than the {trained[1]}×{trained[0]} px it was made at ({examples}{more}; see --json)")
+    sized_for = None if made_for is None else {"model": made_for[0], "view": [made_for[1][1], made_for[1][0]],
+                                               "patch_size": [trained[1], trained[0]]}
+    screen = console()
+    if warning is not None:
+        screen.print(warning, highlight=False)
+    if made_for is None and not args.quiet:
+        screen.print(f"note: no {sidecar.name} beside the patch, so no model's view to size it for: pasted at its "
+                     f"own pixel size (times --scale)", highlight=False)
     if args.json:
-        emit_json({"patch": str(args.patch), "results": written})
+        emit_json({"patch": str(args.patch), "mode": "crop" if args.crop else "image", "sized_for": sized_for,
+                   "warning": warning, "results": written})
     else:
-        screen = console()
         for row in written:
-            screen.print(f"{row['image']} → {row['out']} (patch at x={row['at'][0]}, y={row['at'][1]})")
+            screen.print(f"{row['image']} → {row['out']} (patch {row['patch_size'][0]}×{row['patch_size'][1]} px at "
+                         f"x={row['at'][0]}, y={row['at'][1]})")
     return 0
 
 

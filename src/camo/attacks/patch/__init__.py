@@ -30,12 +30,16 @@ from camo.attacks.patch.data import bundled_photos, flip_and_jitter, photo_crops
 from camo.attacks.patch.evaluate import PatchEvaluation, PatchReport, Placement, evaluate_patch, patch_report
 from camo.attacks.patch.geometry import (
     Position,
+    ViewFit,
     apply_patch,
+    patch_in_view,
     patch_side,
     place_patch,
     random_placement,
     random_positions,
     resize_patch,
+    side_for_view,
+    view_region,
 )
 from camo.attacks.patch.grow import GrowResult, grow_patch
 from camo.attacks.patch.train import (
@@ -58,12 +62,14 @@ __all__ = [
     "Position",
     "TrainSettings",
     "UniversalPatch",
+    "ViewFit",
     "apply_patch",
     "bundled_photos",
     "evaluate_patch",
     "flip_and_jitter",
     "grow_patch",
     "patch_bound",
+    "patch_in_view",
     "patch_report",
     "patch_side",
     "per_image_patches",
@@ -72,6 +78,8 @@ __all__ = [
     "random_placement",
     "random_positions",
     "resize_patch",
+    "side_for_view",
     "train_patch",
     "universal_patch",
+    "view_region",
 ]

@@ -2,7 +2,9 @@
 
 :func:`apply_patch` copies pixels at whole-pixel positions (what evaluation and ``camo patch apply`` do) or blends an
 image-sized canvas through a mask; :func:`place_patch` makes such a canvas for a moved, scaled and rotated patch
-(bilinear, differentiable: what training by expectation over transformations needs).
+(bilinear, differentiable: what training by expectation over transformations needs). :func:`side_for_view`,
+:func:`view_region` and :func:`patch_in_view` relate an image's own pixels to a model's resized, centre-cropped view
+of it (:func:`camo.images.model_view`), so that a patch made in that view can go into a full-resolution photo.
 
 Shape conventions: images (N, C, H, W) in the model's bounds; a patch (C, h, w) (a leading batch axis of 1 is
 accepted); positions (x, y) = (column, row) of the patch's top-left pixel, as the CLI's ``--at X,Y``.
@@ -11,11 +13,13 @@ accepted); positions (x, y) = (column, row) of the patch's top-left pixel, as th
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from camo.errors import InputError
+from camo.images import fitted_size
 
 #: Where a patch's top-left pixel goes: one (x, y) for every image, or an (N, 2) integer tensor of one per image.
 Position = tuple[int, int] | torch.Tensor
@@ -159,20 +163,79 @@ def patch_side(size: float, image_size: tuple[int, int]) -> int:
     return side
 
 
-def resize_patch(patch: torch.Tensor, scale: float) -> torch.Tensor:
-    """A patch resized by ``scale`` (antialiased when shrinking); scale 1 returns it unchanged.
+def resize_patch(patch: torch.Tensor, scale: float = 1.0, *, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """A patch resized by ``scale``, or to exactly ``size`` = (h, w) (bilinear, antialiased when shrinking); the
+    same size returns it unchanged.
 
-    Shape: (C, h, w) -> (C, round(h·scale), round(w·scale)).
+    Shape: (C, h, w) -> (C, round(h·scale), round(w·scale)), or (C, *size).
     """
     patch = as_patch(patch)
     if not scale > 0 or not math.isfinite(scale):
         raise InputError(f"patch scale must be a positive number; got {scale}")
-    if scale == 1:
-        return patch
     h, w = patch.shape[-2:]
-    size = (max(1, round(h * scale)), max(1, round(w * scale)))
-    out = F.interpolate(patch.unsqueeze(0), size=size, mode="bilinear", align_corners=False, antialias=scale < 1)
+    if size is None:
+        size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    elif min(size) < 1:
+        raise InputError(f"a patch needs at least one pixel each way; got size {size}")
+    if tuple(size) == (h, w):
+        return patch
+    shrinking = size[0] < h or size[1] < w
+    out = F.interpolate(patch.unsqueeze(0), size=size, mode="bilinear", align_corners=False, antialias=shrinking)
     return out[0]
+
+
+def side_for_view(patch_size: tuple[int, int], image_size: tuple[int, int], view_size: tuple[int, int], *,
+                  scale: float = 1.0) -> tuple[int, int]:
+    """The (h, w) in an image's own pixels that a patch made at ``patch_size`` pixels of a model's view must have to
+    cover the same share of that view (times ``scale``) once the image is resized and centre-cropped to
+    ``view_size`` (:func:`camo.images.model_view`). Never below one pixel.
+
+    Raises:
+        InputError: a scale that is not a positive number.
+    """
+    if not scale > 0 or not math.isfinite(scale):
+        raise InputError(f"patch scale must be a positive number; got {scale}")
+    (h, w), (height, width) = patch_size, image_size
+    resized_h, resized_w = fitted_size(height, width, view_size)
+    return max(1, round(h * scale * height / resized_h)), max(1, round(w * scale * width / resized_w))
+
+
+@dataclass(frozen=True)
+class ViewFit:
+    """How a patch pasted into an image lands in a model's resized, centre-cropped view of that image."""
+
+    size: tuple[float, float]   # (h, w) of the patch in the view's pixels
+    visible: float              # share of the patch's area inside the centre crop the model sees, in [0, 1]
+
+
+def view_region(image_size: tuple[int, int], view_size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The part of an image that a model's centre crop to ``view_size`` keeps, in the image's own whole pixels:
+    (top, left, height, width), rounded inwards."""
+    height, width = image_size
+    resized_h, resized_w = fitted_size(height, width, view_size)
+    ry, rx = resized_h / height, resized_w / width
+    top, left = (resized_h - view_size[0]) // 2, (resized_w - view_size[1]) // 2
+    y0, x0 = math.ceil(top / ry - 1e-9), math.ceil(left / rx - 1e-9)
+    y1 = min(height, math.floor((top + view_size[0]) / ry + 1e-9))
+    x1 = min(width, math.floor((left + view_size[1]) / rx + 1e-9))
+    return y0, x0, y1 - y0, x1 - x0
+
+
+def patch_in_view(patch_size: tuple[int, int], at: tuple[int, int], image_size: tuple[int, int],
+                  view_size: tuple[int, int]) -> ViewFit:
+    """Where a (h, w) patch with its top-left pixel at ``at`` = (x, y) of an image lands in the model's view of it:
+    its size in view pixels and how much of it the centre crop keeps."""
+    (h, w), (height, width) = patch_size, image_size
+    resized_h, resized_w = fitted_size(height, width, view_size)
+    ry, rx = resized_h / height, resized_w / width
+    top, left = (resized_h - view_size[0]) // 2, (resized_w - view_size[1]) // 2
+
+    def inside(start: float, length: float, limit: int) -> float:
+        return max(0.0, min(start + length, limit) - max(start, 0.0))
+
+    size_h, size_w = h * ry, w * rx
+    shown = inside(at[1] * ry - top, size_h, view_size[0]) * inside(at[0] * rx - left, size_w, view_size[1])
+    return ViewFit(size=(size_h, size_w), visible=shown / (size_h * size_w))
 
 
 def random_positions(

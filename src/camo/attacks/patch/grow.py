@@ -40,6 +40,7 @@ class GrowResult:
         return {
             "kind": "grown", "model": self.model, "target": self.target_name, "target_index": self.target,
             "size": side, "area_fraction": side * side / (self.image.shape[-1] * self.image.shape[-2]),
+            "image_size": [self.image.shape[-2], self.image.shape[-1]],
             "at": list(self.at), "p_target": self.probability, "steps_run": len(self.probabilities),
             "settings": {"steps": self.steps, "step_size": self.step_size, "final_step_size": self.final_step_size},
             "p_target_history": list(self.probabilities),
