@@ -17,9 +17,12 @@ random shift of each chip, which stands in for the verifier's own re-detection a
   2020), a recognizer *trained* on cloaked photos learns the wrong face. With λ > 1 the push away from oneself
   counts; in the 1-nearest-neighbour experiment of bench/CLOAK_RESULTS.md it kept far more clean photos of a person
   from being identified.
-* ``momentum`` (MI-FGSM) and a **perceptual budget** (``texture``: each pixel's ε scaled by its local contrast, so
-  flat skin moves less than hair and edges) are options of :class:`CloakConfig`, measured in
-  bench/ENSEMBLE_RESULTS.md.
+* The presets are **low-frequency cloaks** (``smooth``: the change is Gaussian-blurred at the scale of facial
+  features before the members see it, which transfers to recognizers outside the ensemble far better per unit of
+  visible change), with a budget that shrinks on faces smaller than the chips (``size_aware``).
+* ``momentum`` (MI-FGSM), a **perceptual budget** (``texture``: each pixel's ε scaled by its local contrast, so
+  flat skin moves less than hair and edges), ``grey`` (brightness only) and ``blur`` (EOT) are options of
+  :class:`CloakConfig`, measured in bench/ENSEMBLE_FINDINGS.md.
 
 :func:`verify` then re-detects and asks each member's own runtime (dlib; OpenCV for FaceNet and SFace; onnxruntime
 for an ONNX file) on the saved pixels: a verdict per recognizer and face (distance to the original face's descriptor
@@ -93,7 +96,7 @@ class CloakConfig:
     """How hard to cloak. Budgets are in pixel units of an image in [0, 1] (``6/255`` = six grey levels).
 
     Attributes:
-        eps: L∞ budget: no pixel moves by more than this.
+        eps: L∞ budget: no pixel moves by more than this (less on small faces with ``size_aware``).
         steps: iterations of the shared FGSM step (1 = one-step FGSM of size ``eps``).
         step_size: per-step move; None = ``eps`` for one step, else ``2.5 · eps / steps`` (the PGD convention).
         mode: ``dodge`` (away from the person's own descriptor) or ``decoy`` (towards ``decoy``).
@@ -512,8 +515,9 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 class _Budgeted(nn.Module):
     """The perceptual budget and the low-frequency cloak as a change of variables: the step moves x′ in the
-    uniform ε-ball, the members see x₀ + m ⊙ G(x′ − x₀) (G: a Gaussian blur of σ ``smooth`` pixels, or nothing),
-    so pixel i moves at most m_i · ε (G is a weighted mean; the result is clipped to [0, 1]).
+    uniform ε-ball, the members see x₀ + m ⊙ G(P(x′ − x₀)) (P: the mean over red, green and blue when ``grey``; G:
+    a Gaussian blur of σ ``smooth`` pixels; each or both may be absent), so pixel i moves at most m_i · ε (P and G
+    are weighted means; the result is clipped to [0, 1]).
 
     Shape: (1, 3, H, W) -> the wrapped model's output.
     """
