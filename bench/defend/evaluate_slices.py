@@ -27,7 +27,7 @@ from camo.analysis.evaluate import EvalRow, EvaluationResult, evaluate, load_dat
 from camo.images import write_bytes_atomic
 
 BATCH = 500
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "classification" / "mnist_t10k"
+DATA = Path("../shared/data/classification/mnist_t10k")  # from the repository root, as bench/defend/*.sh
 
 
 def merge(parts: Sequence[EvaluationResult]) -> EvaluationResult:

@@ -19,7 +19,7 @@ import camo
 from camo.attacks import core
 from camo.datasets import mnist_test
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "classification" / "mnist_t10k"
+DATA = Path("../shared/data/classification/mnist_t10k")  # from the repository root, as bench/defend/*.sh
 
 
 def pgd_seconds(model: camo.Classifier, x: torch.Tensor, y: torch.Tensor, steps: int, chunk: int,
