@@ -3,8 +3,12 @@
 # the first LIMIT MNIST test digits at ε = 0.1, 0.2, 0.3, for one model. Usage (from the repository root):
 #   OMP_NUM_THREADS=1 PYTHONPATH=src sh bench/defend/evaluate_all.sh MODEL LIMIT [EPS]
 # MODEL: mnist, mnist-robust, fgsm or pgd_madry (the two reference models of ../shared/models/third_party).
+# Output: bench/defend/raw/MODEL-LIMIT[-epsEPS] (folder with evaluation.json/.csv) and the same name + .json; the
+# -epsEPS part (commas as underscores) appears only when EPS is given, so runs at other ε never overwrite each other.
 set -e
 model=$1; limit=$2; eps=${3:-0.1,0.2,0.3}
+name=$model-$limit
+if [ -n "$3" ]; then name=$name-eps$(echo "$3" | tr , _); fi
 ref=../shared/models/third_party/fast_adversarial
 data=../shared/data/classification/mnist_t10k
 case $model in
@@ -16,4 +20,4 @@ python=${PYTHON:-/work/main/.venv/bin/python}
 # shellcheck disable=SC2086
 $python -m camo.cli evaluate $spec --data mnist-test --data-root $data --limit "$limit" --eps "$eps" \
   --method fgsm,pgd --steps 50 --step-size 0.01 --restarts 10 --batch-size 500 \
-  --out "bench/defend/raw/$model-$limit" --json > "bench/defend/raw/$model-$limit.json"
+  --out "bench/defend/raw/$name" --json > "bench/defend/raw/$name.json"
