@@ -6,6 +6,22 @@ import math
 
 from camo.errors import InputError
 
+
+def fraction(text: str) -> float:
+    """A number written ``8/255`` or ``0.03`` (how camo's users write ε).
+
+    Raises:
+        ValueError: neither a number nor a fraction of two numbers (a zero denominator included).
+    """
+    if "/" in text:
+        num, den = text.split("/", 1)
+        try:
+            return float(num) / float(den)
+        except ZeroDivisionError:
+            raise ValueError(f"zero denominator in {text!r}") from None
+    return float(text)
+
+
 #: Most ε values one sweep accepts (a typo such as a step of 1e-6 would otherwise run for hours).
 MAX_POINTS = 10_001
 

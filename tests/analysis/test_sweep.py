@@ -181,3 +181,12 @@ def test_bad_inputs_raise(mnist_model: camo.Classifier, first_seven: torch.Tenso
         sweep(mnist_model, first_seven, 3, [])
     with pytest.raises(InputError, match="bounds"):
         sweep(mnist_model, first_seven * 255, 3, [0.1])
+
+
+def test_fractions_are_read_the_way_users_write_eps() -> None:
+    from camo.eps_grid import fraction
+
+    assert fraction("8/255") == 8 / 255 and fraction("0.03") == 0.03 and fraction("-0.5") == -0.5
+    for bad in ("abc", "1/0", "1/x", ""):
+        with pytest.raises(ValueError):
+            fraction(bad)

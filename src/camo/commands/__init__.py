@@ -31,15 +31,12 @@ class Result(Protocol):
 
 def parse_eps(text: str) -> float:
     """ε as a fraction ``8/255`` or a plain number ``0.03`` (pixel units; images live in [0, 1])."""
+    from camo.eps_grid import fraction
+
     try:
-        if "/" in text:
-            num, den = text.split("/", 1)
-            value = float(num) / float(den)
-        else:
-            value = float(text)
-    except (ValueError, ZeroDivisionError):
+        return fraction(text)
+    except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number like 8/255 or 0.03, got {text!r}") from None
-    return value
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:

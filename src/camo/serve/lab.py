@@ -71,13 +71,11 @@ def parse_eps(text: str) -> float:
     Raises:
         InputError: not a finite number or fraction.
     """
+    from camo.eps_grid import fraction
+
     try:
-        if "/" in text:
-            num, den = text.split("/", 1)
-            value = float(num) / float(den)
-        else:
-            value = float(text)
-    except (ValueError, ZeroDivisionError):
+        value = fraction(text)
+    except ValueError:
         raise InputError(f"ε must be a number like 8/255 or 0.03; got {text[:40]!r}") from None
     if not math.isfinite(value):
         raise InputError(f"ε must be finite; got {text[:40]!r}")
