@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 
 #: An actor whose restarts fail this often in a row is left out (its photos go to the others).
 _RESTARTS_IN_A_ROW = 3
+#: Seconds a restarting worker may take to answer again before it counts as failed (model loading included).
+_RESTART_WAIT = 300.0
 
 
 def import_ray() -> Any:
@@ -78,7 +81,7 @@ def run_on_ray(tasks: Sequence[Task], job: CloakJob, options: RayOptions, finish
         KeyboardInterrupt: passed on after the workers are stopped (finished photos are recorded by then).
     """
     ray = import_ray()
-    from ray.exceptions import RayError, RayTaskError
+    from ray.exceptions import ActorUnavailableError, RayError, RayTaskError
 
     if not tasks:
         return 0
@@ -101,6 +104,7 @@ def run_on_ray(tasks: Sequence[Task], job: CloakJob, options: RayOptions, finish
         running: dict[Any, tuple[Any, Task | None]] = {}  # a photo in flight, or a ping to a restarting actor
         idle = list(actors)
         deaths: dict[int, int] = {}  # failures in a row per actor
+        restarting: dict[int, float] = {}  # since when a pinged actor has answered "restarting"
         left = len(tasks)
         while left:
             while queue and idle:
@@ -121,6 +125,15 @@ def run_on_ray(tasks: Sequence[Task], job: CloakJob, options: RayOptions, finish
                 left -= 1
                 idle.append(actor)
             except RayError as err:  # the worker process died (killed, out of memory, its node lost)
+                if task is None and isinstance(err, ActorUnavailableError):
+                    # Ray is still restarting it (slow on a busy machine): not a new failure; ask again shortly,
+                    # giving up only after _RESTART_WAIT seconds.
+                    since = restarting.setdefault(id(actor), time.monotonic())
+                    if time.monotonic() - since < _RESTART_WAIT:
+                        time.sleep(0.2)
+                        running[actor.ready.remote()] = (actor, None)
+                        continue
+                restarting.pop(id(actor), None)
                 deaths[id(actor)] = deaths.get(id(actor), 0) + 1
                 if task is None and deaths[id(actor)] > _RESTARTS_IN_A_ROW:
                     log.warning("a worker failed to restart %d times; going on without it", _RESTARTS_IN_A_ROW)
@@ -141,6 +154,7 @@ def run_on_ray(tasks: Sequence[Task], job: CloakJob, options: RayOptions, finish
             else:
                 idle.append(actor)
                 deaths[id(actor)] = 0
+                restarting.pop(id(actor), None)
                 if task is not None:
                     summary, record, data = result
                     finished(task, summary, record, data, None, retries[task.index])
