@@ -32,7 +32,6 @@ false-match-rate 1e-3 point measured in bench/RECOGNIZERS.md.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import platform
@@ -46,6 +45,8 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from bench.cloak_bench import downscale, jpeg  # the channels every cloak benchmark scores
 
 ROOT = Path(__file__).resolve().parents[1]
 FACES = ROOT.parent / "shared" / "data" / "faces"
@@ -78,20 +79,6 @@ def candidate_photos() -> list[tuple[str, Path]]:
     for k in range(1, 11):
         found += [(f"orl_s{k}", FACES / "orl_att_faces" / f"s{k}" / f"{i}.pgm") for i in (1, 2)]
     return [(person, path) for person, path in found if path.exists()]
-
-
-def jpeg(pixels: np.ndarray, quality: int) -> np.ndarray:
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)
-    buffer.seek(0)
-    with Image.open(buffer) as img:
-        return np.asarray(img.convert("RGB"))
-
-
-def downscale(pixels: np.ndarray, factor: float) -> np.ndarray:
-    img = Image.fromarray(pixels)
-    size = (max(1, round(img.width * factor)), max(1, round(img.height * factor)))
-    return np.asarray(img.resize(size, Image.Resampling.LANCZOS))
 
 
 def evaluators() -> dict[str, Any]:
