@@ -475,7 +475,7 @@ def main() -> None:
     one.add_argument("--seed", type=int, default=0)
     one.add_argument("--limit", type=int, default=0)
     one.add_argument("--match", help="only photos whose path contains this (e.g. orl_att_faces)")
-    one.add_argument("--quick", action="store_true", help="skip the 50 % downscale channel")
+    one.add_argument("--quick", action="store_true", help="skip the 50 %% downscale channel")
     one.set_defaults(func=run)
     sub.add_parser("table").set_defaults(func=table)
     fast = sub.add_parser("speed")
