@@ -156,6 +156,24 @@ def score(recognizers: dict[str, Any], gallery: list[dict[str, Any]], index: int
     return verdicts
 
 
+def colour_change(original: np.ndarray, changed: np.ndarray) -> dict[str, float]:
+    """How the change splits into brightness and colour over the changed box, in 8-bit levels: the mean |ΔY| and the
+    mean √(ΔCb² + ΔCr²) (BT.601 luma and chroma). SSIM, computed per channel, does not tell a colour cast on skin
+    (or colour in a grey photo) from a brightness change of the same size; this does. 0 and 0 for identical images.
+    Shape: (H, W, 3) uint8, (H, W, 3) uint8.
+    """
+    differs = np.any(original != changed, axis=2)
+    if not differs.any():
+        return {"luma": 0.0, "chroma": 0.0}
+    rows, cols = np.nonzero(differs)
+    box = (slice(int(rows.min()), int(rows.max()) + 1), slice(int(cols.min()), int(cols.max()) + 1))
+    delta = changed[box].astype(np.float64) - original[box].astype(np.float64)
+    luma = delta @ np.array([0.299, 0.587, 0.114])
+    cb = delta @ np.array([-0.168736, -0.331264, 0.5])
+    cr = delta @ np.array([0.5, -0.418688, -0.081312])
+    return {"luma": round(float(np.abs(luma).mean()), 3), "chroma": round(float(np.hypot(cb, cr).mean()), 3)}
+
+
 def run(args: argparse.Namespace) -> None:
     import torch
 
@@ -201,10 +219,12 @@ def run(args: argparse.Namespace) -> None:
             if channel == "png":
                 verify_seconds = time.perf_counter() - t0
         similarity = image_similarity(original, result.pixels)
+        colour = colour_change(original, result.pixels)
         rows.append({"path": str(entry["path"]), "person": entry["person"], "pixels": int(original.shape[0] *
                      original.shape[1]), "cloak_seconds": round(result.seconds, 3),
                      "verify_seconds": round(verify_seconds, 3), "load": round(load, 2),
                      "ssim": similarity["ssim"], "face_ssim": similarity["face_ssim"], "psnr": similarity["psnr"],
+                     "face_luma_change": colour["luma"], "face_chroma_change": colour["chroma"],
                      "verdicts": verdicts})
         meta["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         RAW.mkdir(parents=True, exist_ok=True)
@@ -292,6 +312,9 @@ def summarise(data: dict[str, Any]) -> dict[str, Any]:
                                "face_ssim": statistics.median(r["face_ssim"] for r in rows),
                                "cloak_s": statistics.median(r["cloak_seconds"] for r in rows),
                                "verify_s": statistics.median(r["verify_seconds"] for r in rows)}
+    if all("face_chroma_change" in r for r in rows):  # runs before 2026-11-30's third session lack it
+        summary["luma"] = statistics.median(r["face_luma_change"] for r in rows)
+        summary["chroma"] = statistics.median(r["face_chroma_change"] for r in rows)
     for channel in CHANNELS:
         if not all(channel in r["verdicts"] for r in rows):
             continue
@@ -335,7 +358,10 @@ def table(args: argparse.Namespace) -> None:
                   f"{_budget(config)}",
                   "",
                   f"`{data['command']}` — {s['n']} of {data['photos']} photos; median SSIM photo {s['ssim']:.4f}, "
-                  f"face region {s['face_ssim']:.4f}; median cloak {s['cloak_s']:.1f} s + reference scoring of 4 "
+                  f"face region {s['face_ssim']:.4f}"
+                  + (f"; median change over the face box: brightness {s['luma']:.2f}, colour {s['chroma']:.2f} "
+                     f"levels (mean |ΔY|, mean √(ΔCb² + ΔCr²))" if "chroma" in s else "")
+                  + f"; median cloak {s['cloak_s']:.1f} s + reference scoring of 4 "
                   f"recognizers {s['verify_s']:.1f} s per photo; peak RSS {data.get('peak_rss_mb')} MB; "
                   f"{data['machine']}, load average median {statistics.median(r['load'] for r in data['rows']):.1f}.",
                   *([f"Note: {data['note']}."] if data.get("note") else []),
