@@ -52,11 +52,12 @@ def test_config_rejects_bad_values_and_presets_grow() -> None:
 
 
 def test_decoy_presets_are_the_dodge_presets_in_decoy_mode() -> None:
-    from camo.face.cloak import _preset_name, preset
+    from camo.face.cloak import preset
+    from camo.face.cloak_config import preset_name
 
     for name, dodge in PRESETS.items():
         decoy = preset(name, "decoy")
-        assert preset(name) == dodge and decoy == replace(dodge, mode="decoy") and _preset_name(decoy) == name
+        assert preset(name) == dodge and decoy == replace(dodge, mode="decoy") and preset_name(decoy) == name
     assert stronger(preset("mid", "decoy")) == preset("high", "decoy")
     with pytest.raises(InputError, match="unknown preset"):
         preset("max")
@@ -157,7 +158,7 @@ def test_decoy_pulls_the_descriptor_towards_the_decoy(dlib_module: Any) -> None:
 def test_decoy_loss_is_the_pull_minus_push_times_the_push_from_oneself() -> None:
     import torch
 
-    from camo.face.cloak import _decoy_loss
+    from camo.face.cloak_model import decoy_loss
     from camo.face.recognizers import DlibRecognizer
 
     members = [DlibRecognizer()]  # only its metric, size and threshold are used: nothing loads
@@ -167,7 +168,7 @@ def test_decoy_loss_is_the_pull_minus_push_times_the_push_from_oneself() -> None
     decoy, own = torch.randn(1, 128, generator=generator), torch.randn(1, 128, generator=generator)
     both = torch.cat((decoy, own), dim=1)
     for push in (0.0, 1.0, 2.0):
-        value = _decoy_loss(members, push)(output, both)
+        value = decoy_loss(members, push)(output, both)
         expected = (((output - decoy) ** 2).sum(1).mean() - push * ((output - own) ** 2).sum(1).mean()) / t2
         assert value.item() == pytest.approx(expected.item(), rel=1e-5)
         (grad,) = torch.autograd.grad(value, output)
@@ -175,33 +176,33 @@ def test_decoy_loss_is_the_pull_minus_push_times_the_push_from_oneself() -> None
         oracle = (2 * (output - decoy) - 2 * push * (output - own)) / output.shape[0] / t2
         assert torch.allclose(grad, oracle.detach(), atol=1e-5)
     # push = 1: linear in d, so only the direction decoy − own matters (the same gradient everywhere).
-    (g1,) = torch.autograd.grad(_decoy_loss(members, 1.0)(output, both), output)
-    (g2,) = torch.autograd.grad(_decoy_loss(members, 1.0)(output * 3, both), output)
+    (g1,) = torch.autograd.grad(decoy_loss(members, 1.0)(output, both), output)
+    (g2,) = torch.autograd.grad(decoy_loss(members, 1.0)(output * 3, both), output)
     assert torch.allclose(g1 * 3, g2, atol=1e-5)
 
 
 def test_dodge_loss_weighs_each_member_by_its_own_threshold() -> None:
     import torch
 
-    from camo.face.cloak import _dodge_loss
+    from camo.face.cloak_model import dodge_loss
     from camo.face.recognizers import DlibRecognizer, SFaceRecognizer
 
     dlib, sface = DlibRecognizer(), SFaceRecognizer()  # nothing loads: sizes, metrics and thresholds only
     generator = torch.Generator().manual_seed(1)
     own = torch.randn(1, 128 + 128, generator=generator)
     output = own + 0.1 * torch.randn(4, 256, generator=generator)
-    value = _dodge_loss([dlib, sface])(output, own)
+    value = dodge_loss([dlib, sface])(output, own)
     euclid = (output[:, :128] - own[:, :128]).norm(dim=1).mean() / dlib.threshold
     cosine = (1 - torch.nn.functional.cosine_similarity(output[:, 128:], own[:, 128:], dim=1)).mean()
     assert value.item() == pytest.approx(euclid.item() + cosine.item() / sface.threshold, rel=1e-5)
     # Each member at its own threshold counts 1: no member dominates by its units.
     at_threshold = own.clone()
     at_threshold[0, 0] += dlib.threshold
-    assert _dodge_loss([dlib])(at_threshold, own).item() == pytest.approx(1.0, rel=1e-4)
+    assert dodge_loss([dlib])(at_threshold, own).item() == pytest.approx(1.0, rel=1e-4)
     # With a cap, a member beyond it stops counting (and stops pulling the step): only the other one moves.
     far = own.clone()
     far[0, 0] += 3 * dlib.threshold
-    capped = _dodge_loss([dlib, sface], cap=1.5)(far.requires_grad_(), own)
+    capped = dodge_loss([dlib, sface], cap=1.5)(far.requires_grad_(), own)
     assert capped.item() == pytest.approx(1.5, rel=1e-4)
     (grad,) = torch.autograd.grad(capped, far)
     assert grad[0, :128].abs().max().item() == 0.0
@@ -333,7 +334,8 @@ def test_perceptual_budget_keeps_each_pixel_inside_its_own_budget(dlib_module: A
 
 
 def test_ensemble_decoy_pulls_every_member_towards_the_decoy(dlib_module: Any) -> None:
-    from camo.face.cloak import _member_decoy, cloak
+    from camo.face.cloak import cloak
+    from camo.face.decoys import member_decoy
     from camo.face.recognizers import DlibRecognizer, SFaceRecognizer
     from camo.images import to_rgb_uint8
 
@@ -343,7 +345,7 @@ def test_ensemble_decoy_pulls_every_member_towards_the_decoy(dlib_module: Any) -
     name = result.faces[0].decoy
     assert name in ("grace_hopper", "astronaut")
     for member in members:
-        target = _member_decoy(name, member)
+        target = member_decoy(name, member)
         before = member.distance_between(member.faces(pixels)[0], target)
         after = member.distance_between(member.faces(result.pixels)[0], target)
         assert after < before, member.name

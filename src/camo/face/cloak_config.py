@@ -1,0 +1,177 @@
+"""How hard to cloak: :class:`CloakConfig` (budget, steps, mode and the options of the step), its presets and the
+recognizers of the default ensemble.
+
+* The presets are **low-frequency cloaks** (``smooth``: the change is Gaussian-blurred at the scale of facial
+  features before the members see it, which transfers to recognizers outside the ensemble far better per unit of
+  visible change), with a budget that shrinks on faces smaller than the chips (``size_aware``).
+* ``momentum`` (MI-FGSM), a **perceptual budget** (``texture``: each pixel's ε scaled by its local contrast, so
+  flat skin moves less than hair and edges), ``grey`` (brightness only) and ``blur`` (EOT) are options of
+  :class:`CloakConfig`, measured in bench/ENSEMBLE_FINDINGS.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal
+
+from camo.errors import InputError
+from camo.face.recognizers.dlib_resnet import DEFAULT_TOLERANCE
+
+__all__ = ["DEFAULT_ENSEMBLE", "PRESETS", "CloakConfig", "CloakMode", "StepCallback", "preset", "preset_name",
+           "stronger"]
+
+
+CloakMode = Literal["dodge", "decoy"]
+
+#: The recognizers ``camo cloak`` optimises against and verifies with by default (``--recognizers``).
+DEFAULT_ENSEMBLE: tuple[str, ...] = ("dlib", "facenet", "sface")
+
+#: Called after each attack step with (step number from 1, steps); faces run one after the other.
+StepCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class CloakConfig:
+    """How hard to cloak. Budgets are in pixel units of an image in [0, 1] (``6/255`` = six grey levels).
+
+    Attributes:
+        eps: L∞ budget: no pixel moves by more than this (less on small faces with ``size_aware``).
+        steps: iterations of the shared FGSM step (1 = one-step FGSM of size ``eps``).
+        step_size: per-step move; None = ``eps`` for one step, else ``2.5 · eps / steps`` (the PGD convention).
+        mode: ``dodge`` (away from the person's own descriptor) or ``decoy`` (towards ``decoy``).
+        decoy: the 128-D descriptor to pull towards in decoy mode; None = :func:`~camo.face.decoys.builtin_decoy`.
+        samples: degraded copies per step (EOT); more is steadier and proportionally slower.
+        noise: amplitude of the uniform noise added to each copy (models 8-bit rounding and JPEG error).
+        resize: range of the random down-and-up resize factor of each copy (1 = none).
+        jitter: largest random shift of each copy's face chip, in chip pixels: the verifier re-detects the cloaked
+            face and its landmarks move a little, so the cloak must not depend on the exact alignment.
+        tolerance: the match threshold verification uses (dlib / face_recognition: 0.6).
+        push: decoy only: weight λ of the push away from the person's own descriptor (1 = only the decoy direction).
+        seed: seed of the EOT randomness, so results are reproducible.
+        momentum: MI-FGSM's decay μ of the shared step (None = plain gradient sign), for transfer to recognizers
+            outside the ensemble (Dong et al. 2018).
+        texture: perceptual budget: None = the uniform ε everywhere; a number t (in [0, 1] pixel units, e.g.
+            8/255) = each pixel's budget is ε · clip(σ / t, ``floor``, 1), σ the local standard deviation of the
+            original's luminance over a 5×5 window: full ε on texture, edges and hair, less on flat skin.
+        floor: perceptual budget only: the smallest fraction of ε any pixel gets.
+        cap: dodge only: a member's distance ÷ threshold stops counting above this (None = never), so that the
+            step's effort goes to the members that still match instead of pushing one already far beyond.
+        smooth: low-frequency cloak: None = the step's pattern as it is; a number s = the change is Gaussian-blurred
+            with σ = s chip pixels (of the first member's chip, about a face wide) before the members see it, so
+            the cloak is smooth at the scale of facial features (translation-invariant gradients, Dong et al.
+            2019, as a change of variables: the step's gradient is the blurred gradient).
+        blur: EOT: each degraded copy is also Gaussian-blurred with σ drawn uniformly from [0, ``blur``] chip
+            pixels (0 = never), so the cloak does not live in the finest detail a recognizer may not see.
+        grey: the change is the same in red, green and blue (brightness only, no colour cast on skin).
+        size_aware: a face smaller than the recognizers' chips (each photo pixel stretched over several chip
+            pixels) gets a budget scaled down with it, to two thirds of ``eps`` at most: on such faces the same ε
+            moves more of the chip and shows more (measured on 92×112 ORL photos, bench/ENSEMBLE_FINDINGS.md).
+    """
+
+    eps: float = 24 / 255
+    steps: int = 10
+    step_size: float | None = None
+    mode: CloakMode = "dodge"
+    decoy: tuple[float, ...] | None = None
+    samples: int = 2
+    noise: float = 3 / 255
+    resize: tuple[float, float] = (0.7, 1.0)
+    jitter: float = 1.5
+    tolerance: float = DEFAULT_TOLERANCE
+    push: float = 2.0
+    seed: int = 0
+    momentum: float | None = None
+    texture: float | None = None
+    floor: float = 0.25
+    cap: float | None = None
+    smooth: float | None = 2.0
+    blur: float = 0.0
+    size_aware: bool = True
+    grey: bool = False
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.eps) and 0 < self.eps <= 64 / 255):
+            raise InputError(f"eps must be in (0, 64/255]; got {self.eps:g} (give pixel units like 6/255)")
+        if self.steps < 1:
+            raise InputError(f"steps must be >= 1; got {self.steps}")
+        if self.step_size is not None and not self.step_size > 0:
+            raise InputError(f"step_size must be > 0; got {self.step_size}")
+        if self.mode not in ("dodge", "decoy"):
+            raise InputError(f"mode must be 'dodge' or 'decoy'; got {self.mode!r}")
+        if self.decoy is not None and len(self.decoy) != 128:
+            raise InputError(f"a decoy descriptor has 128 numbers; got {len(self.decoy)}")
+        if self.samples < 1 or self.noise < 0 or self.jitter < 0 or not 0 < self.resize[0] <= self.resize[1] <= 1:
+            raise InputError(f"need samples >= 1, noise >= 0, jitter >= 0, 0 < resize[0] <= resize[1] <= 1; got "
+                             f"samples={self.samples}, noise={self.noise:g}, jitter={self.jitter:g}, "
+                             f"resize={self.resize}")
+        if not self.tolerance > 0:
+            raise InputError(f"tolerance must be > 0; got {self.tolerance}")
+        if not (math.isfinite(self.push) and self.push >= 0):
+            raise InputError(f"push must be a finite number >= 0; got {self.push}")
+        if self.texture is not None and not (math.isfinite(self.texture) and self.texture > 0):
+            raise InputError(f"texture must be a finite number > 0; got {self.texture}")
+        if self.cap is not None and not (math.isfinite(self.cap) and self.cap > 0):
+            raise InputError(f"cap must be a finite number > 0; got {self.cap}")
+        if not 0 <= self.floor <= 1:
+            raise InputError(f"floor must be in [0, 1]; got {self.floor}")
+        if self.momentum is not None and not (math.isfinite(self.momentum) and self.momentum >= 0):
+            raise InputError(f"momentum must be a finite number >= 0; got {self.momentum}")
+        if self.smooth is not None and not (math.isfinite(self.smooth) and 0 < self.smooth <= 20):
+            raise InputError(f"smooth must be a number in (0, 20] (chip pixels); got {self.smooth}")
+        if not (math.isfinite(self.blur) and 0 <= self.blur <= 20):
+            raise InputError(f"blur must be a number in [0, 20] (chip pixels); got {self.blur}")
+
+    @property
+    def effective_step_size(self) -> float:
+        if self.step_size is not None:
+            return self.step_size
+        return self.eps if self.steps == 1 else 2.5 * self.eps / self.steps
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["decoy"] = None if self.decoy is None else "descriptor"
+        data["eps_255"] = round(self.eps * 255, 3)
+        return data
+
+
+#: Presets (dodge and decoy), weakest to strongest; "mid" is the default. All three are low-frequency cloaks (the
+#: change blurred at σ = 2 chip pixels), which buy far more transfer to recognizers outside the ensemble per unit of
+#: visible change than a uniform ε and so can afford larger budgets (bench/ENSEMBLE_FINDINGS.md); faces smaller than
+#: the chips get up to a third less (``size_aware``). The former uniform presets (4/255 ×6, 6/255 ×7, 10/255 ×20)
+#: left a left-out FaceNet matching 75 % of photos at mid.
+PRESETS: dict[str, CloakConfig] = {
+    "low": CloakConfig(eps=16 / 255, steps=10),
+    "mid": CloakConfig(eps=24 / 255, steps=10),
+    "high": CloakConfig(eps=32 / 255, steps=10),
+}
+
+
+def preset(name: str, mode: CloakMode = "dodge") -> CloakConfig:
+    """The preset ``name`` (low, mid, high) for a mode: :data:`PRESETS` with that mode.
+
+    Raises:
+        InputError: an unknown preset name.
+    """
+    if name not in PRESETS:
+        raise InputError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return replace(PRESETS[name], mode=mode)
+
+
+def stronger(config: CloakConfig) -> CloakConfig | None:
+    """The next preset's strength (ε, steps) with every other setting of ``config`` kept (texture, momentum, EOT
+    samples, decoy, seed...), or None when no preset is stronger. Presets differ only in ε and steps."""
+    for name in PRESETS:
+        candidate = preset(name, config.mode)
+        if candidate.eps > config.eps or (candidate.eps == config.eps and candidate.steps > config.steps):
+            return replace(config, eps=candidate.eps, steps=candidate.steps, step_size=candidate.step_size)
+    return None
+
+
+def preset_name(config: CloakConfig) -> str:
+    for name in PRESETS:
+        candidate = preset(name, config.mode)
+        if (candidate.eps, candidate.steps) == (config.eps, config.steps):
+            return name
+    return "custom"

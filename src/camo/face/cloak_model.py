@@ -1,0 +1,218 @@
+"""The differentiable model the shared step sees when it cloaks a face, and the losses it follows.
+
+The model maps a crop around the face to every member's descriptors (dlib, FaceNet, SFace by default; any
+:class:`~camo.face.recognizers.FaceRecognizer`, an ONNX file included), each through its own differentiable
+alignment, of a few randomly degraded copies (expectation over transformations, EOT — Athalye et al. 2018): a mild
+down-and-up resize and uniform noise of a few grey levels, which stand in for 8-bit rounding and JPEG re-compression,
+and a small random shift of each chip, which stands in for the verifier's own re-detection and re-alignment.
+:class:`Budgeted` puts the perceptual budget, ``grey`` and the low-frequency cloak in front of it.
+
+* ``dodge`` (:func:`dodge_loss`) increases Σ_m d_m(x, x₀) / t_m over the members m (d_m its distance, t_m its
+  threshold, so every member counts 1 at its own match boundary and none dominates by its units; the EOT noise moves
+  the first gradient off x₀, where a distance has none).
+* ``decoy`` (:func:`decoy_loss`) is targeted: it decreases Σ_m [(d_m(x, decoy)/t_m)² − λ (d_m(x, x₀)/t_m)²]
+  (λ = ``push``, 2 by default), pulling the face towards another identity while pushing it off its own: the threat
+  model of Fawkes (Shan et al. 2020), a recognizer *trained* on cloaked photos learns the wrong face. With λ > 1 the
+  push away from oneself counts; in the 1-nearest-neighbour experiment of bench/CLOAK_RESULTS.md it kept far more
+  clean photos of a person from being identified.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from camo.face.align import ChipGeometry
+from camo.face.cloak_config import CloakConfig
+from camo.face.recognizers.base import FaceRecognizer
+
+__all__ = ["Budgeted", "DegradedDescriptors", "crop_tensor", "decoy_loss", "dodge_loss", "gaussian_blur",
+           "member_slices", "texture_budget"]
+
+
+class DegradedDescriptors(nn.Module):
+    """crop → every member's descriptors of ``samples`` randomly degraded copies, side by side: what the shared
+    step differentiates. The copies are made once per step and shared by all members (each warps them to its own
+    chip through its own differentiable alignment).
+
+    Shape: (1, 3, H, W) -> (samples, ΣD) with the members' descriptors concatenated in order.
+    """
+
+    def __init__(self, members: Sequence[FaceRecognizer], geometries: Sequence[ChipGeometry], config: CloakConfig,
+                 generator: torch.Generator) -> None:
+        super().__init__()
+        self.members, self.geometries = list(members), list(geometries)
+        self.config, self.generator = config, generator
+        # Registered, so frozen() switches their gradients off for the attack.
+        self.nets = nn.ModuleList([member.network for member in self.members])
+        # A new Module is in training mode, and frozen() restores that mode on exit, which would put the shared
+        # networks into training mode for everyone else: this wrapper is an inference-only view.
+        self.eval()
+
+    def _uniform(self, low: float, high: float) -> float:
+        return low + (high - low) * float(torch.rand((), generator=self.generator))
+
+    def clean(self, x: torch.Tensor) -> torch.Tensor:
+        """Every member's descriptor of the undegraded crop. Shape: (1, 3, H, W) -> (1, ΣD)."""
+        with torch.no_grad():
+            return torch.cat([m.descriptor(x, g) for m, g in zip(self.members, self.geometries, strict=True)], dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        copies, shifts = [], []
+        height, width = x.shape[-2:]
+        for _ in range(self.config.samples):
+            # One shift in photo pixels per copy, scaled per member below (chips have different pixel sizes).
+            shifts.append((self._uniform(-1, 1), self._uniform(-1, 1)))
+            copy = x
+            factor = self._uniform(*self.config.resize)
+            if factor < 0.999 and min(height, width) * factor >= 8:
+                # Down-and-up resizing is the low-pass part of JPEG and of platforms' re-scaling.
+                small = F.interpolate(copy, scale_factor=factor, mode="bilinear", antialias=True,
+                                      align_corners=False)
+                copy = F.interpolate(small, size=(height, width), mode="bilinear", align_corners=False)
+            if self.config.blur > 0:
+                sigma = self._uniform(0, self.config.blur) * self.geometries[0].scale
+                if sigma >= 0.3:
+                    copy = gaussian_blur(copy, sigma)
+            if self.config.noise > 0:
+                noise = torch.rand(copy.shape, generator=self.generator, dtype=copy.dtype)
+                copy = copy + (noise * 2 - 1) * self.config.noise
+            copies.append(copy)
+        batch = torch.cat(copies)
+        outputs = []
+        for member, geometry in zip(self.members, self.geometries, strict=True):
+            reach = self.config.jitter * geometry.scale
+            moved = [geometry.translated(dx * reach, dy * reach) for dx, dy in shifts]
+            outputs.append(member.descriptor(batch, moved))
+        return torch.cat(outputs, dim=1)
+
+
+def texture_budget(pixels: np.ndarray, texture: float, floor: float) -> torch.Tensor:
+    """The perceptual budget's per-pixel fraction of ε: clip(σ / texture, floor, 1), σ the local standard deviation
+    of luminance (5×5 window, values in [0, 1]). Flat skin gets ``floor``, texture and edges get 1.
+
+    Shape: (H, W, 3) uint8 -> (1, 1, H, W) float in [floor, 1].
+    """
+    x = crop_tensor(pixels)
+    luma = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(dim=1, keepdim=True)
+    mean = F.avg_pool2d(luma, 5, stride=1, padding=2, count_include_pad=False)
+    square = F.avg_pool2d(luma**2, 5, stride=1, padding=2, count_include_pad=False)
+    sigma = (square - mean**2).clamp_min(0).sqrt()
+    return (sigma / texture).clamp(floor, 1.0)
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of each channel (σ in pixels, kernel radius ⌈3σ⌉, edges reflected); differentiable.
+    A normalised positive kernel: every output pixel is a weighted mean of inputs, so a change bounded by ε stays
+    bounded by ε. Shape: (N, C, H, W) -> (N, C, H, W).
+    """
+    radius = max(1, math.ceil(3 * sigma))
+    radius = min(radius, x.shape[-1] - 1, x.shape[-2] - 1)
+    if radius < 1:
+        return x
+    offsets = torch.arange(-radius, radius + 1, dtype=x.dtype)
+    kernel = torch.exp(-(offsets**2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    channels = x.shape[1]
+    padded = F.pad(x, (radius, radius, 0, 0), mode="reflect")
+    x = F.conv2d(padded, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
+    padded = F.pad(x, (0, 0, radius, radius), mode="reflect")
+    return F.conv2d(padded, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+
+
+class Budgeted(nn.Module):
+    """The perceptual budget and the low-frequency cloak as a change of variables: the step moves x′ in the
+    uniform ε-ball, the members see x₀ + m ⊙ G(P(x′ − x₀)) (P: the mean over red, green and blue when ``grey``; G:
+    a Gaussian blur of σ ``smooth`` pixels; each or both may be absent), so pixel i moves at most m_i · ε (P and G
+    are weighted means; the result is clipped to [0, 1]).
+
+    Shape: (1, 3, H, W) -> the wrapped model's output.
+    """
+
+    def __init__(self, model: nn.Module, start: torch.Tensor, fraction: torch.Tensor | None,
+                 smooth: float | None = None, grey: bool = False) -> None:
+        super().__init__()
+        self.model, self.start, self.fraction, self.smooth, self.grey = model, start, fraction, smooth, grey
+        self.eval()
+
+    def pixels(self, x: torch.Tensor) -> torch.Tensor:
+        """The pixels the members see for x′."""
+        change = x - self.start
+        if self.grey:
+            change = change.mean(dim=1, keepdim=True).expand_as(change)
+        if self.smooth is not None:
+            change = gaussian_blur(change, self.smooth)
+        if self.fraction is not None:
+            change = self.fraction * change
+        moved = self.start + change
+        return moved if self.smooth is None and not self.grey else moved.clamp(0.0, 1.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.model(self.pixels(x))
+        return out
+
+
+def member_slices(members: Sequence[FaceRecognizer]) -> list[tuple[int, int, FaceRecognizer]]:
+    """(start, end, member) of each member's columns in the concatenated descriptors."""
+    slices, start = [], 0
+    for member in members:
+        slices.append((start, start + member.descriptor_size, member))
+        start += member.descriptor_size
+    return slices
+
+
+def _relative_distances(members: Sequence[FaceRecognizer], output: torch.Tensor,
+                        reference: torch.Tensor) -> list[torch.Tensor]:
+    """Each member's distance between output rows and the reference, divided by that member's threshold (1 = the
+    match boundary), so that no member dominates the sum. Shape: (N, ΣD), (1, ΣD) -> [(N,)] per member."""
+    found = []
+    for start, end, member in member_slices(members):
+        a, b = output[:, start:end], reference[:, start:end].expand(output.shape[0], -1)
+        if member.metric == "euclidean":
+            # sqrt(·+tiny): the plain norm has no gradient at zero distance (FACTS.md); EOT noise moves off it.
+            distance = ((a - b) ** 2).sum(dim=1).add(1e-12).sqrt()
+        else:
+            distance = member.torch_distance(a, b)
+        found.append(distance / member.threshold)
+    return found
+
+
+def dodge_loss(members: Sequence[FaceRecognizer],
+                cap: float | None = None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Σ over members of the mean (distance ÷ threshold) from the face's own descriptors, each clipped at ``cap``
+    when given: the step increases it."""
+
+    def loss(output: torch.Tensor, own: torch.Tensor) -> torch.Tensor:
+        relative = _relative_distances(members, output, own)
+        if cap is not None:
+            relative = [d.clamp(max=cap) for d in relative]
+        return torch.stack([d.mean() for d in relative]).sum()
+
+    return loss
+
+
+def decoy_loss(members: Sequence[FaceRecognizer],
+                push: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Σ over members of (d_decoy/t)² − push·(d_own/t)², for a *targeted* step to decrease: towards the decoy,
+    away from oneself (t: each member's threshold).
+
+    The "label" holds both descriptor sets side by side, shape (1, 2·ΣD): decoy, then own.
+    """
+    total = sum(member.descriptor_size for member in members)
+
+    def loss(output: torch.Tensor, decoy_and_own: torch.Tensor) -> torch.Tensor:
+        decoy, own = decoy_and_own[:, :total], decoy_and_own[:, total:]
+        pull = _relative_distances(members, output, decoy)
+        away = _relative_distances(members, output, own)
+        return torch.stack([(p**2).mean() - push * (a**2).mean() for p, a in zip(pull, away, strict=True)]).sum()
+
+    return loss
+
+
+def crop_tensor(pixels: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
