@@ -170,6 +170,7 @@ def stronger(config: CloakConfig) -> CloakConfig | None:
 
 
 def preset_name(config: CloakConfig) -> str:
+    """The preset whose ε and steps ``config`` has (``low``, ``mid``, ``high``), or ``custom``."""
     for name in PRESETS:
         candidate = preset(name, config.mode)
         if (candidate.eps, candidate.steps) == (config.eps, config.steps):

@@ -178,6 +178,12 @@ class Verification:
 
 def ensemble_members(recognizer: FaceRecognizer | None,
                      recognizers: Sequence[FaceRecognizer] | None) -> list[FaceRecognizer]:
+    """The recognizers a cloak or a verification uses: ``recognizers`` when given (at least one, names unique),
+    else ``recognizer``, else dlib alone.
+
+    Raises:
+        InputError: an empty ensemble, or a name given twice.
+    """
     if recognizers is not None:
         members = list(recognizers)
         if not members:
