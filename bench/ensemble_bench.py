@@ -195,6 +195,10 @@ def run(args: argparse.Namespace) -> None:
         changes["resize"] = (args.resize, 1.0)
     if args.grey:
         changes["grey"] = True
+    if args.min_ssim is not None:
+        changes["min_ssim"] = args.min_ssim
+    if args.ssim_weight is not None:
+        changes["ssim_weight"] = args.ssim_weight
     config = replace(config, **changes)
     members = get_recognizers(args.recognizers)
     if any(m.name not in MEMBERS for m in members):
@@ -334,6 +338,8 @@ def _budget(config: dict[str, Any]) -> str:
         budget += f", blur EOT ≤ {config['blur']:g} chip px"
     if config.get("grey"):
         budget += ", grey (brightness only)"
+    if config.get("min_ssim") is not None:
+        budget += f", SSIM target {config['min_ssim']:g} (weight {config['ssim_weight']:g})"
     if config.get("size_aware"):
         budget += ", size-aware ε (small faces up to ⅓ less)"
     return budget
@@ -496,6 +502,8 @@ def main() -> None:
     one.add_argument("--floor", type=float, help="perceptual budget: the smallest fraction of ε")
     one.add_argument("--smooth", type=float, help="low-frequency cloak: Gaussian σ of the change, chip pixels")
     one.add_argument("--grey", action="store_true", help="brightness-only change (no colour cast)")
+    one.add_argument("--min-ssim", type=float, help="look target: face-region SSIM below this is paid for in the loss")
+    one.add_argument("--ssim-weight", type=float, help="weight of the SSIM shortfall (default: CloakConfig's)")
     one.add_argument("--blur", type=float, help="EOT: largest Gaussian blur σ of a copy, chip pixels")
     one.add_argument("--resize", type=float, help="lower end of the random resize factor")
     one.add_argument("--seed", type=int, default=0)

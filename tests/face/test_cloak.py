@@ -404,3 +404,26 @@ def test_a_grey_cloak_changes_red_green_and_blue_alike(dlib_module: Any) -> None
     # The same change in every channel, up to 8-bit rounding and the clip at 0 and 255.
     spread = delta.max(axis=2) - delta.min(axis=2)
     assert np.mean(spread <= 1) > 0.99
+
+
+def test_a_look_target_spends_less_of_the_face_ssim(dlib_module: Any) -> None:
+    from camo.face import cloak
+    from camo.face.cloak import image_similarity
+
+    # The preset's 10 steps: with few large sign steps the penalty overshoots and buys nothing.
+    fast = replace(PRESETS["mid"], samples=1)
+    free = cloak(_photo(), config=fast, verify_result=False)
+    guarded = cloak(_photo(), config=replace(fast, min_ssim=0.97), verify_result=False)
+    before = image_similarity(free.original, free.pixels)["face_ssim"]
+    after = image_similarity(guarded.original, guarded.pixels)["face_ssim"]
+    assert guarded.linf > 0
+    # The penalty only acts below the target: it cannot push SSIM above 0.97 by more than a step's worth, but it
+    # must recover a clear part of what the unguarded cloak spends.
+    assert after > before + 0.25 * (0.97 - before), (before, after)
+
+
+def test_look_target_settings_are_checked() -> None:
+    for bad in ({"min_ssim": 1.0}, {"min_ssim": 0.0}, {"min_ssim": float("nan")}, {"ssim_weight": 0.0},
+                {"ssim_weight": float("inf")}):
+        with pytest.raises(InputError, match=next(iter(bad))):
+            CloakConfig(**bad)  # type: ignore[arg-type]

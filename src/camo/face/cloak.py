@@ -37,14 +37,17 @@ from camo.face.cloak_config import (
 from camo.face.cloak_model import (
     Budgeted,
     DegradedDescriptors,
+    LookGuarded,
     crop_tensor,
     decoy_loss,
     dodge_loss,
     gaussian_blur,
+    look_loss,
     member_slices,
     texture_budget,
 )
 from camo.face.decoys import DecoyChooser, builtin_decoy, dlib_encode, member_decoy
+from camo.face.perceptual import SSIM_WINDOW
 from camo.face.recognizers.base import FaceRecognizer, locate_faces
 from camo.face.verification import (
     CloakedFace,
@@ -184,7 +187,7 @@ def cloak(
         # Read from the running output so that a neighbouring face's cloak is kept where crops overlap.
         x = crop_tensor(output[top:bottom, left:right])
         attacked: nn.Module = model
-        if config.texture is not None or config.smooth is not None or config.grey:
+        if config.texture is not None or config.smooth is not None or config.grey or config.min_ssim is not None:
             fraction = None if config.texture is None else texture_budget(original[top:bottom, left:right],
                                                                           config.texture, config.floor)
             # σ in chip pixels: the same smoothness relative to the face at every photo size. (A floor of σ photo
@@ -192,13 +195,17 @@ def cloak(
             # lost most of the protection, bench/ENSEMBLE_FINDINGS.md.)
             smooth = None if config.smooth is None else config.smooth * geometries[0].scale
             attacked = Budgeted(model, x, fraction, smooth, config.grey)
+            if config.min_ssim is not None and min(x.shape[-2:]) >= SSIM_WINDOW:
+                attacked = LookGuarded(attacked)
         decoy_name = None
         dlib_own = own[0, slices[names.index("dlib")][0]:slices[names.index("dlib")][1]].double().numpy() \
             if "dlib" in names else own[0, :members[0].descriptor_size].double().numpy()
         eps = config.eps * (min(1.0, max(2 / 3, geometries[0].scale)) if config.size_aware else 1.0)
         if config.mode == "dodge":
-            x_adv = run(attacked, x, own, eps, schedule, targeted=False, loss=dodge_loss(members, config.cap),
-                        callback=callback)
+            loss = dodge_loss(members, config.cap)
+            if isinstance(attacked, LookGuarded):
+                loss = look_loss(loss, config.min_ssim or 0.0, config.ssim_weight, targeted=False)
+            x_adv = run(attacked, x, own, eps, schedule, targeted=False, loss=loss, callback=callback)
         else:
             if config.decoy is not None:
                 decoy_name, targets = "given", [np.asarray(config.decoy)]
@@ -207,9 +214,12 @@ def cloak(
                 targets = [member_decoy(decoy_name, m) for m in members]
             decoy = torch.from_numpy(np.concatenate(targets)).float().unsqueeze(0)
             # The "label" holds both: the targeted step descends towards the decoy and away from self.
-            x_adv = run(attacked, x, torch.cat((decoy, own), dim=1), eps, schedule, targeted=True,
-                        loss=decoy_loss(members, config.push), callback=callback)
-        if isinstance(attacked, Budgeted):
+            loss = decoy_loss(members, config.push)
+            if isinstance(attacked, LookGuarded):
+                loss = look_loss(loss, config.min_ssim or 0.0, config.ssim_weight, targeted=True)
+            x_adv = run(attacked, x, torch.cat((decoy, own), dim=1), eps, schedule, targeted=True, loss=loss,
+                        callback=callback)
+        if isinstance(attacked, Budgeted | LookGuarded):
             x_adv = attacked.pixels(x_adv)
         output[top:bottom, left:right] = np.round(x_adv[0].permute(1, 2, 0).numpy() * 255.0).astype(np.uint8)
         after = model.clean(crop_tensor(output[top:bottom, left:right]))

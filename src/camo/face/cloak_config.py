@@ -65,6 +65,12 @@ class CloakConfig:
         blur: EOT: each degraded copy is also Gaussian-blurred with σ drawn uniformly from [0, ``blur``] chip
             pixels (0 = never), so the cloak does not live in the finest detail a recognizer may not see.
         grey: the change is the same in red, green and blue (brightness only, no colour cast on skin).
+        min_ssim: a look target: once the SSIM of the face's crop against the original (what the report calls the
+            face-region SSIM) falls below this, the loss also pays ``ssim_weight`` × the shortfall, so the step
+            trades protection for look instead of spending the whole budget (None = off; measured in
+            bench/ENSEMBLE_FINDINGS.md, round 3).
+        ssim_weight: the weight of that shortfall against the members' distance ÷ threshold (each member counts 1
+            at its match boundary).
         size_aware: a face smaller than the recognizers' chips (each photo pixel stretched over several chip
             pixels) gets a budget scaled down with it, to two thirds of ``eps`` at most: on such faces the same ε
             moves more of the chip and shows more (measured on 92×112 ORL photos, bench/ENSEMBLE_FINDINGS.md).
@@ -90,6 +96,8 @@ class CloakConfig:
     blur: float = 0.0
     size_aware: bool = True
     grey: bool = False
+    min_ssim: float | None = None
+    ssim_weight: float = 100.0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.eps) and 0 < self.eps <= 64 / 255):
@@ -120,6 +128,10 @@ class CloakConfig:
             raise InputError(f"momentum must be a finite number >= 0; got {self.momentum}")
         if self.smooth is not None and not (math.isfinite(self.smooth) and 0 < self.smooth <= 20):
             raise InputError(f"smooth must be a number in (0, 20] (chip pixels); got {self.smooth}")
+        if self.min_ssim is not None and not (math.isfinite(self.min_ssim) and 0 < self.min_ssim < 1):
+            raise InputError(f"min_ssim must be a number in (0, 1); got {self.min_ssim}")
+        if not (math.isfinite(self.ssim_weight) and self.ssim_weight > 0):
+            raise InputError(f"ssim_weight must be a finite number > 0; got {self.ssim_weight}")
         if not (math.isfinite(self.blur) and 0 <= self.blur <= 20):
             raise InputError(f"blur must be a number in [0, 20] (chip pixels); got {self.blur}")
 

@@ -29,10 +29,11 @@ from torch import nn
 
 from camo.face.align import ChipGeometry
 from camo.face.cloak_config import CloakConfig
+from camo.face.perceptual import ssim
 from camo.face.recognizers.base import FaceRecognizer
 
-__all__ = ["Budgeted", "DegradedDescriptors", "crop_tensor", "decoy_loss", "dodge_loss", "gaussian_blur",
-           "member_slices", "texture_budget"]
+__all__ = ["Budgeted", "DegradedDescriptors", "LookGuarded", "crop_tensor", "decoy_loss", "dodge_loss",
+           "gaussian_blur", "look_loss", "member_slices", "texture_budget"]
 
 
 class DegradedDescriptors(nn.Module):
@@ -155,6 +156,42 @@ class Budgeted(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.model(self.pixels(x))
         return out
+
+
+class LookGuarded(nn.Module):
+    """A budgeted model whose output also carries the SSIM of the pixels the members see against the crop it
+    started from, as one more column (the same value in every row), for :func:`look_loss` to read.
+
+    Shape: (1, 3, H, W) with H, W ≥ 7 -> (samples, ΣD + 1).
+    """
+
+    def __init__(self, budgeted: Budgeted) -> None:
+        super().__init__()
+        self.budgeted = budgeted
+        self.eval()
+
+    def pixels(self, x: torch.Tensor) -> torch.Tensor:
+        """The pixels the members see for x′ (the budgeted model's)."""
+        return self.budgeted.pixels(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        seen = self.budgeted.pixels(x)
+        out: torch.Tensor = self.budgeted.model(seen)
+        similarity = ssim(seen, self.budgeted.start)
+        return torch.cat((out, similarity.view(1, 1).expand(out.shape[0], 1)), dim=1)
+
+
+def look_loss(base: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], target: float, weight: float,
+              targeted: bool) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``base`` on the descriptors (every column of a :class:`LookGuarded` output but the last), plus ``weight`` ×
+    the SSIM shortfall below ``target`` (the last column), counted against the step's direction: subtracted when
+    the step climbs the loss (dodge), added when it descends it (decoy)."""
+
+    def loss(output: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        shortfall = (target - output[0, -1]).clamp_min(0.0)
+        return base(output[:, :-1], label) + (1.0 if targeted else -1.0) * weight * shortfall
+
+    return loss
 
 
 def member_slices(members: Sequence[FaceRecognizer]) -> list[tuple[int, int, FaceRecognizer]]:

@@ -16,6 +16,7 @@ import numpy as np
 
 from camo.errors import InputError
 from camo.face.align import Box, face_landmarks, face_landmarks68
+from camo.face.perceptual import SSIM_WINDOW
 from camo.face.recognizers.base import FaceRecognizer, LocatedFace, descriptor_distance, locate_faces
 from camo.face.recognizers.dlib_resnet import DlibRecognizer
 from camo.images import ImageSource, to_rgb_uint8
@@ -265,9 +266,6 @@ def _centre_inside(box: Box, other: Box) -> bool:
     return other[0] <= x <= other[2] and other[1] <= y <= other[3]
 
 
-_SSIM_WINDOW = 7  # scikit-image's default: uniform 7×7 windows
-
-
 def image_similarity(original: np.ndarray, changed: np.ndarray) -> dict[str, Any]:
     """PSNR and SSIM (scikit-image, 7×7 uniform windows, per channel) of the whole photo and of its changed region.
 
@@ -288,7 +286,7 @@ def image_similarity(original: np.ndarray, changed: np.ndarray) -> dict[str, Any
         return {"psnr": None, "ssim": 1.0, "face_psnr": None, "face_ssim": 1.0}
     rows, cols = np.nonzero(differs)
     height, width = differs.shape
-    pad = _SSIM_WINDOW // 2
+    pad = SSIM_WINDOW // 2
     r0, r1, c0, c1 = int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
     # Windows centred in [r0 - pad, r1 + pad) touch changed pixels; computing on a region 2·pad larger makes
     # those windows lie wholly inside it, so their values equal the whole-photo ones.
