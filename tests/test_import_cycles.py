@@ -65,15 +65,10 @@ def _absolute(module: str, node: ast.ImportFrom, modules: dict[str, Path]) -> st
 
 
 def _reexports(package: str, modules: dict[str, Path]) -> dict[str, str]:
-    """Names a package's ``__init__`` binds by a top-level ``from M import name``: name -> M (absolute). A lazy
-    package (``camo.face``) names its re-exports in an ``if TYPE_CHECKING:`` block, read as top level too."""
+    """Names a package's ``__init__`` binds by a top-level ``from M import name``: name -> M (absolute)."""
     tree = ast.parse(modules[package].read_text(encoding="utf-8"))
     found: dict[str, str] = {}
-    body = [*tree.body]
     for node in tree.body:
-        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
-            body.extend(node.body)
-    for node in body:
         if isinstance(node, ast.ImportFrom):
             source = _absolute(package, node, modules)
             for alias in node.names:
@@ -209,7 +204,6 @@ def test_names_resolve_to_the_module_that_defines_them() -> None:
     assert resolve("camo", "InputError", modules) == "camo.errors"         # a top-level re-export
     assert resolve("camo", "__version__", modules) == "camo"               # defined by the package itself
     assert resolve("camo.attacks.patch", "apply_patch", modules) == "camo.attacks.patch.geometry"
-    assert resolve("camo.face", "compare_with", modules) == "camo.face.compare"  # a lazy package's re-export
     edges = {edge.target for edge in imports_of("camo.cli", modules)}
     assert {"camo.commands.attack", "camo.commands.train", "camo.errors", "camo"} <= edges
 

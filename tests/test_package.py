@@ -43,26 +43,3 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as done:
         main(["--version"])
     assert done.value.code == 0 and capsys.readouterr().out.strip() == f"camo {camo.__version__}"
-
-
-def test_cloak_presets_import_without_torch() -> None:
-    """The web page lists the presets and checks a job's settings through camo.face.cloak_config: no torch for it."""
-    code = ("import sys\nfrom camo.face.cloak_config import PRESETS, CloakConfig\n"
-            "print(sorted(PRESETS), CloakConfig().tolerance, 'torch' in sys.modules)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
-    assert done.stdout.split() == ["['high',", "'low',", "'mid']", "0.6", "False"], done.stdout + done.stderr
-
-
-def test_face_names_resolve_lazily_and_cloak_is_the_function() -> None:
-    import camo.face
-    import camo.face.cloak  # the submodule of the same name imported first must not shadow the function
-    from camo.face import DlibRecognizer, cloak
-    from camo.face.cloak_config import CloakConfig
-
-    assert set(camo.face._LAZY) == set(camo.face.__all__)
-    for name in camo.face.__all__:
-        assert getattr(camo.face, name) is not None
-    assert callable(cloak) and cloak.__module__ == "camo.face.cloak"
-    assert CloakConfig().tolerance == DlibRecognizer.threshold == camo.face.DEFAULT_TOLERANCE  # one definition
-    with pytest.raises(AttributeError, match="no attribute 'clock'"):
-        _ = camo.face.clock  # type: ignore[attr-defined]

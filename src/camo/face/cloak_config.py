@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 from camo.errors import InputError
-from camo.face.thresholds import DEFAULT_TOLERANCE
+from camo.face.recognizers.dlib_resnet import DEFAULT_TOLERANCE
 
 __all__ = ["DEFAULT_ENSEMBLE", "PRESETS", "CloakConfig", "CloakMode", "StepCallback", "preset", "preset_name",
            "stronger"]

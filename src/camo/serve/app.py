@@ -150,7 +150,7 @@ def create_app(settings: ServeSettings | None = None) -> ASGIApp:
     @app.get("/api/options", summary="What the page offers: presets, modes, lab models, methods, images, limits")
     async def options() -> dict[str, Any]:
         from camo.attacks import METHODS
-        from camo.face.cloak_config import PRESETS
+        from camo.face.cloak import PRESETS
 
         presets = {name: {mode: CloakOptions(preset=name, mode=mode).to_dict() for mode in MODES}
                    for name in PRESETS}

@@ -46,7 +46,7 @@ class CloakOptions:
     recognizers: tuple[str, ...] = ("dlib", "facenet", "sface")
 
     def __post_init__(self) -> None:
-        from camo.face.cloak_config import PRESETS
+        from camo.face.cloak import PRESETS
 
         if self.preset not in PRESETS:
             raise InputError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")

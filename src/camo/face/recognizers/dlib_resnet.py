@@ -24,10 +24,12 @@ from camo.face.align import (
 )
 from camo.face.network import DlibFaceNet, dlib_model_path, load_dlib_recognizer
 from camo.face.recognizers.base import DescriptorLike, Face, FaceRecognizer, LocatedFace, RecognizerInfo
-from camo.face.thresholds import DEFAULT_TOLERANCE
 from camo.images import ImageSource, to_rgb_uint8
 
 __all__ = ["DEFAULT_TOLERANCE", "DlibChipRecognizer", "DlibRecognizer"]
+
+DEFAULT_TOLERANCE = 0.6
+"""dlib's and face_recognition's threshold: descriptors closer than this belong to the same person."""
 
 
 @functools.lru_cache(maxsize=1)
