@@ -24,6 +24,7 @@ import torch
 
 from camo import images
 from camo.attack_record import AttackRecord, Prediction, exceeds_eps, output_files
+from camo.attack_results import RESULTS_FILE, earlier_to_keep, read_entries, results_data
 from camo.attacks import METHODS, bim, fgm, fgsm, mifgsm, pgd
 from camo.errors import InputError
 from camo.models import Classifier
@@ -113,7 +114,9 @@ def attack_images(
     names: Sequence[str] | None = None,
     on_image: Callable[[AttackRecord], None] | None = None,
 ) -> list[AttackRecord]:
-    """Attack image files and write, per image, the adversarial file and the seeds' figure; plus ``results.json``.
+    """Attack image files and write, per image, the adversarial file and the seeds' figure; plus ``results.json``,
+    which keeps the records of earlier runs into the same folder whose files are still there
+    (:mod:`camo.attack_results`).
 
     Each saved file is read back from disk and classified again: a record's ``success`` is about that file, what
     the user gets; the float result before saving is ``in_memory_success``. When the two differ, ``lost_by`` (or
@@ -139,11 +142,14 @@ def attack_images(
 
     Raises:
         ImageError: an input cannot be read (nothing is written then). InputError / LabelError: bad settings, two
-            inputs with the same output name.
+            inputs with the same output name, a ``results.json`` in ``out_dir`` that is not camo attack's (nothing
+            is written then either).
     """
     from camo.analysis.figures import save_attack_figure
 
     target = validate(model, settings)
+    results_path = Path(out_dir) / RESULTS_FILE
+    earlier = read_entries(results_path)
     channels = model.channels
     loaded = [(Path(p), images.load(p, channels=channels, size=model.input_size, keep_size=not settings.crop))
               for p in paths]
@@ -186,8 +192,9 @@ def attack_images(
         records.append(record)
         if on_image is not None:
             on_image(record)
-    summary = {"model": model.name, "settings": asdict(settings), "results": [r.to_dict() for r in records]}
-    images.write_bytes_atomic(json.dumps(summary, indent=2).encode(), Path(out_dir) / "results.json")
+    kept = earlier_to_keep(earlier, Path(out_dir), [Path(p) for r in records for p in (r.output, r.figure)])
+    summary = results_data(model.name, asdict(settings), [r.to_dict() for r in records], kept)
+    images.write_bytes_atomic(json.dumps(summary, indent=2).encode(), results_path)
     return records
 
 

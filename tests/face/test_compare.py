@@ -69,3 +69,32 @@ def test_bad_arguments_are_refused(recognizer: Any) -> None:
         compare_photos([], recognizer=recognizer)
     with pytest.raises(InputError, match="0"):
         compare_photos(["x.jpg"], tolerance=0, recognizer=recognizer)
+
+
+def test_photos_of_the_same_name_get_labels_apart(recognizer: Any, faces_dir: Path, tmp_path: Path) -> None:
+    """Two obama.jpg from different folders: each label names its folder, so the table and figure are unambiguous;
+    a photo whose name is unique keeps its short label."""
+    import shutil
+
+    from camo.face import compare_photos
+
+    examples = faces_dir / "face_recognition_examples" / "examples"
+    for folder, source in (("before", "obama.jpg"), ("after", "obama2.jpg")):
+        (tmp_path / folder).mkdir()
+        shutil.copyfile(examples / source, tmp_path / folder / "obama.jpg")
+    paths = [tmp_path / "before" / "obama.jpg", tmp_path / "after" / "obama.jpg", examples / "biden.jpg"]
+    result = compare_photos(paths, recognizer=recognizer)
+    assert result.labels == ("before/obama.jpg#1", "after/obama.jpg#1", "biden.jpg#1")
+    assert [(result.labels[i], result.labels[j]) for i, j in result.same_person] == \
+        [("before/obama.jpg#1", "after/obama.jpg#1")]
+    assert [face["label"] for photo in result.to_dict()["photos"] for face in photo["faces"]] == list(result.labels)
+
+
+def test_the_same_photo_twice_is_refused_before_any_detection(tmp_path: Path) -> None:
+    from camo.face import compare_photos, compare_with
+
+    photo = tmp_path / "a.jpg"  # never read: the names are checked first
+    with pytest.raises(InputError, match="given twice"):
+        compare_photos([photo, tmp_path / "." / "a.jpg"])
+    with pytest.raises(InputError, match="given twice"):
+        compare_with([photo, photo], [object()])  # type: ignore[list-item]

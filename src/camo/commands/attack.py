@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from camo.attack_record import output_files
+from camo.attack_results import RESULTS_FILE, earlier_to_keep, read_entries, written_over
 from camo.commands import add_model_options, console, emit_json, load_model_from_args, parse_eps, progress_bar
 from camo.commands.display import format_eps
 from camo.commands.inputs import expand_images, output_names
@@ -20,7 +21,10 @@ EPILOG = """examples:
   camo attack cat.png --model my_model.pt --eps 0.03 --method bim --steps 20 --out adv/ --json
 
 Folders are read for their image files; outputs are <name>.adv.png (or .jpg) and <name>.figure.png per input, named
-after its stem (lengthened with its folder where two inputs share a stem), and results.json.
+after its stem (lengthened with its folder where two inputs share a stem), and results.json. Attacks into a folder
+that holds an earlier run's results add to its results.json: an earlier record stays while its adversarial file is
+still there and this run writes over neither of its files, and each record names its own run's model and settings,
+so `camo report DIR/results.json` shows every file in DIR. A results.json that is not camo attack's is refused.
 
 The adversarial image has the input's own resolution: the model sees it through its usual resize and centre crop
 (imagenet: shorter side to 224, then the central 224×224), done inside the attack, so ε is per pixel of your image;
@@ -74,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     paths = expand_images(args.images)
     names = output_names(paths)
     files = [path for name in names for path in output_files(args.out, name, args.format)]
-    check_outputs(args.out, [*files, args.out / "results.json"], protect=paths)
+    check_outputs(args.out, [*files, args.out / RESULTS_FILE], protect=paths)
+    earlier = read_entries(args.out / RESULTS_FILE)  # an earlier run's records; refused before a model loads
 
     from camo.attack_files import AttackSettings, attack_images, validate
 
@@ -93,10 +98,15 @@ def run(args: argparse.Namespace) -> int:
 
         records = attack_images(model, paths, args.out, settings, names=names, on_image=advance)
     missed = [r for r in records if not r.success]
+    kept, replaced = len(earlier_to_keep(earlier, args.out, files)), len(written_over(earlier, files))
+    gone = len(earlier) - kept - replaced
     if args.json:
-        emit_json({"model": model.name, "out": str(args.out), "results": [r.to_dict() for r in records]})
+        emit_json({"model": model.name, "out": str(args.out), "results": [r.to_dict() for r in records],
+                   "earlier_records_kept": kept})
     else:
         _print_table(model.name, args, budget, records)
+        if earlier:
+            console().print(_earlier(kept, replaced, gone), highlight=False)
     if missed and not args.quiet:
         console().print(_hint(args, missed), highlight=False)
     return 3 if missed else 0
@@ -124,6 +134,16 @@ def _print_table(model: str, args: argparse.Namespace, budget: str, records: lis
     if exceeded:
         shown.print(f"note: the saved change exceeds ε (beyond 8-bit rounding) for {', '.join(exceeded)}; "
                     "see linf / l2 in results.json", highlight=False)
+
+
+def _earlier(kept: int, replaced: int, gone: int) -> str:
+    """What became of the records of earlier runs into the same folder."""
+    parts = [f"kept {kept} record{'s' if kept != 1 else ''} of earlier runs (files still there)"]
+    if replaced:
+        parts.append(f"replaced {replaced} (this run wrote over {'their' if replaced != 1 else 'its'} files)")
+    if gone:
+        parts.append(f"dropped {gone} (adversarial file{'s' if gone != 1 else ''} no longer there)")
+    return f"results.json: {', '.join(parts)}"
 
 
 def _verdict(r: Any) -> str:

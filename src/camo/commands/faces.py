@@ -26,7 +26,7 @@ arcface|dlib|box, --size, --norm MEAN/STD on 0–255 pixels (or arcface, raw, un
 --threshold (without it a generic cosine distance 0.6 is used and a note says so). With several recognizers --json
 prints {"recognizers": [...]}, one result each. Writes <stem>.faces.png (faces outlined and numbered) and
 faces.json to --out; photos of the same stem from different folders get the folder in their name
-(cloaked_obama.faces.png).
+(cloaked_obama.faces.png), and photos of the same file name in their faces' labels (cloaked/obama.jpg#1).
 """
 
 

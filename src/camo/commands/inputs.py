@@ -4,16 +4,16 @@ Commands that take several images (``faces``, ``patch apply``, ``classify``) acc
 ``cloak`` does. Their outputs go into one folder, named after each input's stem; when two inputs share a stem
 (``obama.jpg`` beside ``cloaked/obama.png``), the name takes as many parent folders as it needs to be unique
 (``obama`` and ``cloaked_obama``: folders below the ones they share), and for the same stem in the same folder, the
-suffix too (``a-jpg``, ``a-png``).
+suffix too (``a-jpg``, ``a-png``): :func:`camo.file_names.distinct_names`, which ``camo faces`` also labels faces with.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from camo.errors import InputError
+from camo.file_names import distinct_names
 
 
 def expand_images(inputs: Sequence[Path], *, recursive: bool = False) -> list[Path]:
@@ -44,24 +44,11 @@ def expand_images(inputs: Sequence[Path], *, recursive: bool = False) -> list[Pa
 
 
 def output_names(paths: Sequence[Path]) -> list[str]:
-    """One name per input, unique among them: the stem, lengthened only where stems collide (module docstring).
+    """One output name per input, unique among them: the stem, lengthened only where stems collide
+    (:func:`camo.file_names.distinct_names`; the module docstring).
 
     Raises:
         InputError: two inputs that still share a name (the same file reached by two spellings is dropped by
             :func:`expand_images` before this).
     """
-    resolved = [path.resolve() for path in paths]
-    names = [path.stem for path in paths]
-    for stem in {name for name in names if names.count(name) > 1}:
-        group = [i for i, name in enumerate(names) if name == stem]
-        common = Path(os.path.commonpath([resolved[i].parent for i in group]))
-        candidates = {i: "_".join([*resolved[i].parent.relative_to(common).parts, stem]) for i in group}
-        if len(set(candidates.values())) != len(group):  # the same stem in the same folder: a.jpg, a.png
-            candidates = {i: f"{candidates[i]}-{resolved[i].suffix.lstrip('.').lower()}" for i in group}
-        for i, name in candidates.items():
-            names[i] = name
-    if len(set(names)) != len(names):
-        twice = next(name for name in names if names.count(name) > 1)
-        clash = [str(p) for p, name in zip(paths, names, strict=True) if name == twice]
-        raise InputError(f"{' and '.join(clash)} would write outputs of the same name {twice!r}; rename one")
-    return names
+    return distinct_names(paths)

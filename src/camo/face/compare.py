@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw
 from camo.errors import InputError
 from camo.face.recognizers.base import Face, FaceRecognizer, LocatedFace, distance_matrix, locate_faces
 from camo.face.recognizers.dlib_resnet import DlibRecognizer
+from camo.file_names import distinct_names
 from camo.images import ImageSource, to_rgb_uint8
 
 __all__ = ["FaceComparison", "compare_photos", "compare_with", "draw_faces"]
@@ -24,7 +25,8 @@ class FaceComparison:
     """Faces found in several photos, their pairwise distances and which pairs are the same person.
 
     Faces are numbered photo by photo, largest first within a photo; ``labels[i]`` names face ``i`` as
-    ``"<photo name>#<k>"`` (k from 1).
+    ``"<photo name>#<k>"`` (k from 1), the photo's file name lengthened with its folders where two photos share it
+    (``obama.jpg#1``, ``cloaked/obama.jpg#1``; :func:`camo.file_names.distinct_names`).
 
     Attributes:
         photos: the photo paths, as given.
@@ -96,7 +98,8 @@ def compare_photos(
         The comparison. Photos without a face appear with no faces; they are not an error.
 
     Raises:
-        InputError: no paths, ``tolerance`` not positive, or ``located`` not one list per photo.
+        InputError: no paths, the same photo twice, ``tolerance`` not positive, or ``located`` not one list per
+            photo.
         ImageError: a photo cannot be read.
         ModelError: the recognizer's model files are missing.
 
@@ -108,14 +111,13 @@ def compare_photos(
         raise InputError(f"tolerance must be > 0; got {tolerance}")
     if located is not None and len(located) != len(paths):
         raise InputError(f"got faces for {len(located)} photos and {len(paths)} photos")
+    names = _photo_names(paths)
     recognizer = recognizer or DlibRecognizer()
     threshold = recognizer.threshold if tolerance is None else tolerance
     per_photo = tuple(
         tuple(recognizer.faces(path, None if located is None else located[k])) for k, path in enumerate(paths)
     )
-    labels = tuple(
-        f"{Path(path).name}#{k + 1}" for path, faces in zip(paths, per_photo, strict=True) for k in range(len(faces))
-    )
+    labels = tuple(f"{name}#{k + 1}" for name, faces in zip(names, per_photo, strict=True) for k in range(len(faces)))
     all_faces = [face for faces in per_photo for face in faces]
     if all_faces:
         descriptors = np.array([face.descriptor for face in all_faces])
@@ -156,7 +158,7 @@ def compare_with(
         One comparison per recognizer, in order; their faces and labels are the same detections.
 
     Raises:
-        InputError: no paths or no recognizers, or ``tolerance`` not positive.
+        InputError: no paths or no recognizers, the same photo twice, or ``tolerance`` not positive.
         ImageError: a photo cannot be read.
         ModelError: a recognizer's model files are missing.
     """
@@ -166,9 +168,15 @@ def compare_with(
         raise InputError("compare_photos needs at least one photo; got none")
     if tolerance is not None and not tolerance > 0:
         raise InputError(f"tolerance must be > 0; got {tolerance}")
+    _photo_names(paths)  # before any detection: the same photo twice is refused at once
     needs68 = any(r.needs_landmarks68 for r in recognizers)
     located = [locate_faces(path, upsample=upsample, landmarks68=needs68) for path in paths]
     return [compare_photos(paths, tolerance=tolerance, recognizer=r, located=located) for r in recognizers]
+
+
+def _photo_names(paths: Sequence[str | Path]) -> list[str]:
+    """Each photo's name in its faces' labels: the file name, with folders only where two photos share it."""
+    return distinct_names([Path(path) for path in paths], suffix=True, sep="/")
 
 
 def draw_faces(image: ImageSource, faces: Sequence[Face], labels: Sequence[str] | None = None) -> Image.Image:
