@@ -71,7 +71,8 @@ class CloakOptions:
     def to_dict(self) -> dict[str, Any]:
         config = self.config()
         return {"preset": self.preset, "mode": self.mode, "ensure": self.ensure, "format": self.image_format,
-                "eps_255": round(config.eps * 255, 3), "steps": config.steps, "recognizers": list(self.recognizers)}
+                "eps_255": round(config.eps * 255, 3), "steps": config.steps, "min_ssim": config.min_ssim,
+                "recognizers": list(self.recognizers)}
 
 
 def recognizer_verdicts(verification: Mapping[str, Any] | None) -> list[dict[str, Any]]:
