@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 from pathlib import Path
 
 from camo.analysis.evaluate import EvaluationResult
@@ -22,7 +23,8 @@ NAMES = {"fgsm": "reference FGSM (Wong et al.)", "pgd_madry": "reference PGD (Ma
 def named(path: Path) -> EvaluationResult:
     result = load_result(path)
     assert isinstance(result, EvaluationResult), path
-    stem = path.parent.name.rsplit("-", 1)[0]
+    # MODEL-LIMIT[-epsEPS] (evaluate_all.sh, evaluate_slices.py) or ref-MODEL-10k: the model's name alone.
+    stem = re.sub(r"-(\d+k?)(-eps[\d._]+)?$", "", path.parent.name)
     return dataclasses.replace(result, model=NAMES.get(stem, result.model))
 
 
