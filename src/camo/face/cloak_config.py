@@ -3,7 +3,9 @@ recognizers of the default ensemble.
 
 * The presets are **low-frequency cloaks** (``smooth``: the change is Gaussian-blurred at the scale of facial
   features before the members see it, which transfers to recognizers outside the ensemble far better per unit of
-  visible change), with a budget that shrinks on faces smaller than the chips (``size_aware``).
+  visible change), with a budget that shrinks on faces smaller than the chips (``size_aware``); ``low`` is the
+  default's budget held back by a **look target** (``min_ssim``: the face region's SSIM shortfall below it is paid
+  for in the loss).
 * ``momentum`` (MI-FGSM), a **perceptual budget** (``texture``: each pixel's ε scaled by its local contrast, so
   flat skin moves less than hair and edges), ``grey`` (brightness only) and ``blur`` (EOT) are options of
   :class:`CloakConfig`, measured in bench/ENSEMBLE_FINDINGS.md.
