@@ -480,8 +480,76 @@ def table(args: argparse.Namespace) -> None:
                   "| run | unseen recognizer | face SSIM | strict PNG | strict JPEG q85 |", "|---|---|---|---|---|"]
         lines += [f"| {n} | {r} | {f:.4f} | {p:.0%} | {'-' if j is None else f'{j:.0%}'} |"
                   for n, r, f, p, j in points]
+    lines += _configurations(complete, k)
     out.write_text("\n".join(lines) + "\n")
     print(out)
+
+
+#: Full-ensemble runs whose leave-one-out runs carry another name (runs named before the convention).
+_FULL_RUN = {"low": "low-smooth", "mid-ssim95w100": "mid-ssim95"}
+#: What each configuration is, in today's preset names (runs are named as they were when made).
+_LABELS = {"mid": "former mid (uniform 6/255 ×7)", "high-perceptual": "former high + texture (uniform 10/255 ×20)",
+           "low": "former low (16/255)", "mid-smooth": "mid, the default (24/255)", "mid-smooth-grey": "mid --grey",
+           "mid-smooth3": "mid with σ 3", "mid-ssim95w100": "low (mid + look target 0.95)",
+           "high-smooth": "high (32/255)"}
+
+
+def _configurations(complete: dict[str, Any], k: int) -> list[str]:
+    """One row and one point per configuration whose three leave-one-out runs are complete: the mean of the three
+    left-out members' strict protection (the deciding measure of bench/ENSEMBLE_FINDINGS.md, round 3) against the
+    median face SSIM, with EdgeFace and the photo-wide SSIM from the configuration's full-ensemble run if any."""
+    groups: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, data in complete.items():
+        base, _, member = name.rpartition("-loo-")
+        if base and member in MEMBERS:
+            groups.setdefault(base, {})[member] = data
+    rows = []
+    for base, runs in groups.items():
+        if set(runs) != set(MEMBERS):
+            continue
+        left_out = {m: summarise({**runs[m], "rows": runs[m]["rows"][:k]})[f"png/{m}/strict"] for m in MEMBERS}
+        face = statistics.median(r["face_ssim"] for m in MEMBERS for r in runs[m]["rows"][:k])
+        full = complete.get(_FULL_RUN.get(base, base))
+        s = summarise({**full, "rows": full["rows"][:k]}) if full else None
+        rows.append((base, left_out, sum(left_out.values()) / len(MEMBERS), face, s))
+    if not rows:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for base, _, mean, face, s in rows:
+        ax.scatter(face, mean * 100, marker="o", color="tab:blue")
+        left = base == "high-perceptual"  # its label would run into its neighbour's
+        ax.annotate(_LABELS.get(base, base), (face, mean * 100), fontsize=7, xytext=(-3, 3) if left else (3, 3),
+                    textcoords="offset points", ha="right" if left else "left")
+        if s is not None:
+            ax.scatter(s["face_ssim"], s[f"png/{VALIDATION}/strict"] * 100, marker="*", s=70, color="tab:red")
+    ax.scatter([], [], marker="o", color="tab:blue", label="mean of the 3 leave-one-out members")
+    ax.scatter([], [], marker="*", color="tab:red", label=f"{VALIDATION} (never in an ensemble), full-ensemble run")
+    ax.set_xlim(right=max(row[3] for row in rows) + 0.04)
+    ax.set_xlabel("median SSIM over the face region")
+    ax.set_ylabel("strict protection after PNG (%)")
+    ax.set_title(f"Transfer vs look per configuration ({k} photos)", fontsize=9)
+    ax.legend(fontsize=7, loc="lower left")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(ROOT / "bench" / "ensemble_tradeoff_mean.png", dpi=110)
+    lines = [f"## Per configuration: mean of the three leave-one-out figures ({k} photos)", "",
+             "Each configuration run three times, each time without one member and measured on it (strict after "
+             "PNG); face SSIM: median over the three runs' photos; EdgeFace and photo SSIM from the configuration's "
+             "full-ensemble run, where there is one.", "",
+             "![per configuration](ensemble_tradeoff_mean.png)", "",
+             "| configuration | left-out dlib | FaceNet | SFace | **mean** | face SSIM | full run: EdgeFace PNG / JPEG "
+             "| full run: photo SSIM |", "|---|---|---|---|---|---|---|---|"]
+    for base, left_out, mean, face, s in sorted(rows, key=lambda row: -row[2]):
+        edge = "–" if s is None else f"{s[f'png/{VALIDATION}/strict']:.0%} / {s[f'jpeg85/{VALIDATION}/strict']:.0%}"
+        photo = "–" if s is None else f"{s['ssim']:.4f}"
+        lines.append(f"| {_LABELS.get(base, base)} (`{base}`) | " + " | ".join(f"{left_out[m]:.0%}" for m in MEMBERS)
+                     + f" | **{mean:.1%}** | {face:.4f} | {edge} | {photo} |")
+    return [*lines, ""]
 
 
 def main() -> None:
