@@ -5,7 +5,8 @@ The model maps a crop around the face to every member's descriptors (dlib, FaceN
 alignment, of a few randomly degraded copies (expectation over transformations, EOT — Athalye et al. 2018): a mild
 down-and-up resize and uniform noise of a few grey levels, which stand in for 8-bit rounding and JPEG re-compression,
 and a small random shift of each chip, which stands in for the verifier's own re-detection and re-alignment.
-:class:`Budgeted` puts the perceptual budget, ``grey`` and the low-frequency cloak in front of it.
+:class:`Budgeted` puts the perceptual budget, ``grey`` and the low-frequency cloak in front of it;
+:class:`LookGuarded` adds the SSIM of what the members see, for the look target's :func:`look_loss`.
 
 * ``dodge`` (:func:`dodge_loss`) increases Σ_m d_m(x, x₀) / t_m over the members m (d_m its distance, t_m its
   threshold, so every member counts 1 at its own match boundary and none dominates by its units; the EOT noise moves
