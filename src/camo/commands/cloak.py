@@ -296,7 +296,8 @@ def run(args: argparse.Namespace) -> int:
         emit_json(summary)
     else:
         names = [m.name for m in members]
-        table = Table(title=f"cloak ({args.mode}, ε = {config.eps * 255:.3g}/255, {config.steps} steps): each "
+        look = "" if config.min_ssim is None else f", look target SSIM {config.min_ssim:g}"
+        table = Table(title=f"cloak ({args.mode}, ε = {config.eps * 255:.3g}/255, {config.steps} steps{look}): each "
                             "recognizer's verdict on each saved file (distance to the original face; protected "
                             "only when every recognizer agrees)")
         jpeg_column = [f"after JPEG q{args.jpeg_check}"] if args.jpeg_check else []
