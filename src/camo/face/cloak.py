@@ -196,16 +196,13 @@ def cloak(
             smooth = None if config.smooth is None else config.smooth * geometries[0].scale
             attacked = Budgeted(model, x, fraction, smooth, config.grey)
             if config.min_ssim is not None and min(x.shape[-2:]) >= SSIM_WINDOW:
-                attacked = LookGuarded(attacked)
+                attacked = LookGuarded(attacked, config.min_ssim)
         decoy_name = None
         dlib_own = own[0, slices[names.index("dlib")][0]:slices[names.index("dlib")][1]].double().numpy() \
             if "dlib" in names else own[0, :members[0].descriptor_size].double().numpy()
         eps = config.eps * (min(1.0, max(2 / 3, geometries[0].scale)) if config.size_aware else 1.0)
         if config.mode == "dodge":
-            loss = dodge_loss(members, config.cap)
-            if isinstance(attacked, LookGuarded):
-                loss = look_loss(loss, config.min_ssim or 0.0, config.ssim_weight, targeted=False)
-            x_adv = run(attacked, x, own, eps, schedule, targeted=False, loss=loss, callback=callback)
+            label, targeted, loss = own, False, dodge_loss(members, config.cap)
         else:
             if config.decoy is not None:
                 decoy_name, targets = "given", [np.asarray(config.decoy)]
@@ -214,11 +211,10 @@ def cloak(
                 targets = [member_decoy(decoy_name, m) for m in members]
             decoy = torch.from_numpy(np.concatenate(targets)).float().unsqueeze(0)
             # The "label" holds both: the targeted step descends towards the decoy and away from self.
-            loss = decoy_loss(members, config.push)
-            if isinstance(attacked, LookGuarded):
-                loss = look_loss(loss, config.min_ssim or 0.0, config.ssim_weight, targeted=True)
-            x_adv = run(attacked, x, torch.cat((decoy, own), dim=1), eps, schedule, targeted=True, loss=loss,
-                        callback=callback)
+            label, targeted, loss = torch.cat((decoy, own), dim=1), True, decoy_loss(members, config.push)
+        if isinstance(attacked, LookGuarded):
+            loss = look_loss(loss, attacked.target, config.ssim_weight, targeted=targeted)
+        x_adv = run(attacked, x, label, eps, schedule, targeted=targeted, loss=loss, callback=callback)
         if isinstance(attacked, Budgeted | LookGuarded):
             x_adv = attacked.pixels(x_adv)
         output[top:bottom, left:right] = np.round(x_adv[0].permute(1, 2, 0).numpy() * 255.0).astype(np.uint8)

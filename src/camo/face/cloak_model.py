@@ -161,14 +161,15 @@ class Budgeted(nn.Module):
 
 class LookGuarded(nn.Module):
     """A budgeted model whose output also carries the SSIM of the pixels the members see against the crop it
-    started from, as one more column (the same value in every row), for :func:`look_loss` to read.
+    started from, as one more column (the same value in every row), for :func:`look_loss` to read; ``target`` is
+    the look target it serves.
 
     Shape: (1, 3, H, W) with H, W ≥ 7 -> (samples, ΣD + 1).
     """
 
-    def __init__(self, budgeted: Budgeted) -> None:
+    def __init__(self, budgeted: Budgeted, target: float) -> None:
         super().__init__()
-        self.budgeted = budgeted
+        self.budgeted, self.target = budgeted, target
         self.eval()
 
     def pixels(self, x: torch.Tensor) -> torch.Tensor:
