@@ -162,11 +162,13 @@ def colour_change(original: np.ndarray, changed: np.ndarray) -> dict[str, float]
     (or colour in a grey photo) from a brightness change of the same size; this does. 0 and 0 for identical images.
     Shape: (H, W, 3) uint8, (H, W, 3) uint8.
     """
-    differs = np.any(original != changed, axis=2)
-    if not differs.any():
+    from camo.face.verification import changed_box
+
+    found = changed_box(original, changed)
+    if found is None:
         return {"luma": 0.0, "chroma": 0.0}
-    rows, cols = np.nonzero(differs)
-    box = (slice(int(rows.min()), int(rows.max()) + 1), slice(int(cols.min()), int(cols.max()) + 1))
+    top, bottom, left, right = found
+    box = (slice(top, bottom), slice(left, right))
     delta = changed[box].astype(np.float64) - original[box].astype(np.float64)
     luma = delta @ np.array([0.299, 0.587, 0.114])
     cb = delta @ np.array([-0.168736, -0.331264, 0.5])

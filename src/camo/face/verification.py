@@ -21,7 +21,7 @@ from camo.face.recognizers.base import FaceRecognizer, LocatedFace, descriptor_d
 from camo.face.recognizers.dlib_resnet import DlibRecognizer
 from camo.images import ImageSource, to_rgb_uint8
 
-__all__ = ["CloakedFace", "FaceVerdict", "RecognizerVerdict", "Verification", "ensemble_members",
+__all__ = ["CloakedFace", "FaceVerdict", "RecognizerVerdict", "Verification", "changed_box", "ensemble_members",
            "image_similarity", "verify"]
 
 
@@ -266,6 +266,16 @@ def _centre_inside(box: Box, other: Box) -> bool:
     return other[0] <= x <= other[2] and other[1] <= y <= other[3]
 
 
+def changed_box(original: np.ndarray, changed: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(top, bottom, left, right) of the smallest box holding every pixel that differs (bottom/right exclusive), or
+    None for identical images. Shape: (H, W, 3), (H, W, 3)."""
+    differs = np.any(original != changed, axis=2)
+    if not differs.any():
+        return None
+    rows, cols = np.nonzero(differs)
+    return int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
+
+
 def image_similarity(original: np.ndarray, changed: np.ndarray) -> dict[str, Any]:
     """PSNR and SSIM (scikit-image, 7×7 uniform windows, per channel) of the whole photo and of its changed region.
 
@@ -281,13 +291,12 @@ def image_similarity(original: np.ndarray, changed: np.ndarray) -> dict[str, Any
     """
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-    differs = np.any(original != changed, axis=2)
-    if not differs.any():
+    box = changed_box(original, changed)
+    if box is None:
         return {"psnr": None, "ssim": 1.0, "face_psnr": None, "face_ssim": 1.0}
-    rows, cols = np.nonzero(differs)
-    height, width = differs.shape
+    height, width = original.shape[:2]
     pad = SSIM_WINDOW // 2
-    r0, r1, c0, c1 = int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
+    r0, r1, c0, c1 = box
     # Windows centred in [r0 - pad, r1 + pad) touch changed pixels; computing on a region 2·pad larger makes
     # those windows lie wholly inside it, so their values equal the whole-photo ones.
     R0, R1 = max(0, r0 - 2 * pad), min(height, r1 + 2 * pad)
