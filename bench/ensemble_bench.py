@@ -201,6 +201,8 @@ def run(args: argparse.Namespace) -> None:
         changes["min_ssim"] = args.min_ssim
     if args.ssim_weight is not None:
         changes["ssim_weight"] = args.ssim_weight
+    if args.features is not None:
+        changes["features"] = args.features
     config = replace(config, **changes)
     members = get_recognizers(args.recognizers)
     if any(m.name not in MEMBERS for m in members):
@@ -342,6 +344,8 @@ def _budget(config: dict[str, Any]) -> str:
         budget += ", grey (brightness only)"
     if config.get("min_ssim") is not None:
         budget += f", SSIM target {config['min_ssim']:g} (weight {config['ssim_weight']:g})"
+    if config.get("features") is not None:
+        budget += f", feature loss {config['features']:g}"
     if config.get("size_aware"):
         budget += ", size-aware ε (small faces up to ⅓ less)"
     return budget
@@ -574,6 +578,7 @@ def main() -> None:
     one.add_argument("--grey", action="store_true", help="brightness-only change (no colour cast)")
     one.add_argument("--min-ssim", type=float, help="look target: face-region SSIM below this is paid for in the loss")
     one.add_argument("--ssim-weight", type=float, help="weight of the SSIM shortfall (default: CloakConfig's)")
+    one.add_argument("--features", type=float, help="feature-level loss: weight of the middle-layer change")
     one.add_argument("--blur", type=float, help="EOT: largest Gaussian blur σ of a copy, chip pixels")
     one.add_argument("--resize", type=float, help="lower end of the random resize factor")
     one.add_argument("--seed", type=int, default=0)

@@ -71,6 +71,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
                              "protection for look (the low preset is mid with 0.95: recognizers left out of the "
                              "ensemble were fooled on 53 %% of photos instead of 75 %%, bench/ENSEMBLE_FINDINGS.md; "
                              "0 = off; default: the preset's)")
+    parser.add_argument("--features", type=float, metavar="W",
+                        help="feature-level loss: also push each recognizer's middle-layer activations away from "
+                             "the original's, with weight W (1 = a recognizer's activations changed as much as "
+                             "between two people count about as much as its match boundary; 0 = off; default: the "
+                             "preset's; measured in bench/ENSEMBLE_FINDINGS.md, round 4)")
     parser.add_argument("--steps", type=int, help="attack steps (1 = one-step FGSM; overrides the preset)")
     parser.add_argument("--recognizers", default="dlib,facenet,sface", metavar="A,B,...",
                         help="the ensemble to cloak against and verify with: dlib, facenet, sface, all "
@@ -174,6 +179,8 @@ def _config(args: argparse.Namespace) -> Any:
         config = replace(config, grey=True)
     if args.min_ssim is not None:
         config = replace(config, min_ssim=args.min_ssim or None)
+    if args.features is not None:
+        config = replace(config, features=args.features or None)
     if args.decoy is not None:
         if args.mode != "decoy":
             from camo.errors import InputError

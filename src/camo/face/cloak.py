@@ -41,6 +41,7 @@ from camo.face.cloak_model import (
     crop_tensor,
     decoy_loss,
     dodge_loss,
+    feature_loss,
     gaussian_blur,
     look_loss,
     member_slices,
@@ -212,6 +213,8 @@ def cloak(
             decoy = torch.from_numpy(np.concatenate(targets)).float().unsqueeze(0)
             # The "label" holds both: the targeted step descends towards the decoy and away from self.
             label, targeted, loss = torch.cat((decoy, own), dim=1), True, decoy_loss(members, config.push)
+        if config.features is not None:
+            loss = feature_loss(loss, len(members), config.features, targeted=targeted)
         if isinstance(attacked, LookGuarded):
             loss = look_loss(loss, attacked.target, config.ssim_weight, targeted=targeted)
         x_adv = run(attacked, x, label, eps, schedule, targeted=targeted, loss=loss, callback=callback)

@@ -73,6 +73,10 @@ class CloakConfig:
             bench/ENSEMBLE_FINDINGS.md, round 3).
         ssim_weight: the weight of that shortfall against the members' distance ÷ threshold (each member counts 1
             at its match boundary).
+        features: feature-level loss: None = the members' descriptors only; a weight w = the step also pushes
+            each member's activations at its middle layer away from the original's, w × Σ_m ‖φ_m(x) − φ_m(x₀)‖ /
+            ‖φ_m(x₀)‖ (mid-level features are shared more between networks than descriptors are; measured in
+            bench/ENSEMBLE_FINDINGS.md, round 4).
         size_aware: a face smaller than the recognizers' chips (each photo pixel stretched over several chip
             pixels) gets a budget scaled down with it, to two thirds of ``eps`` at most: on such faces the same ε
             moves more of the chip and shows more (measured on 92×112 ORL photos, bench/ENSEMBLE_FINDINGS.md).
@@ -100,6 +104,7 @@ class CloakConfig:
     grey: bool = False
     min_ssim: float | None = None
     ssim_weight: float = 100.0
+    features: float | None = None
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.eps) and 0 < self.eps <= 64 / 255):
@@ -134,6 +139,8 @@ class CloakConfig:
             raise InputError(f"min_ssim must be a number in (0, 1); got {self.min_ssim}")
         if not (math.isfinite(self.ssim_weight) and self.ssim_weight > 0):
             raise InputError(f"ssim_weight must be a finite number > 0; got {self.ssim_weight}")
+        if self.features is not None and not (math.isfinite(self.features) and self.features > 0):
+            raise InputError(f"features must be a finite number > 0; got {self.features}")
         if not (math.isfinite(self.blur) and 0 <= self.blur <= 20):
             raise InputError(f"blur must be a number in [0, 20] (chip pixels); got {self.blur}")
 

@@ -33,7 +33,7 @@ from camo.face.cloak_config import CloakConfig
 from camo.face.perceptual import ssim
 from camo.face.recognizers.base import FaceRecognizer
 
-__all__ = ["Budgeted", "DegradedDescriptors", "LookGuarded", "crop_tensor", "decoy_loss", "dodge_loss",
+__all__ = ["Budgeted", "DegradedDescriptors", "LookGuarded", "crop_tensor", "decoy_loss", "dodge_loss", "feature_loss",
            "gaussian_blur", "look_loss", "member_slices", "texture_budget"]
 
 
@@ -42,7 +42,9 @@ class DegradedDescriptors(nn.Module):
     step differentiates. The copies are made once per step and shared by all members (each warps them to its own
     chip through its own differentiable alignment).
 
-    Shape: (1, 3, H, W) -> (samples, ΣD) with the members' descriptors concatenated in order.
+    Shape: (1, 3, H, W) -> (samples, ΣD) with the members' descriptors concatenated in order; with
+    ``config.features``, (samples, ΣD + M): each member's relative change of its middle-layer activations against
+    the clean crop's (see :meth:`clean`) follows, one column per member, for :func:`feature_loss`.
     """
 
     def __init__(self, members: Sequence[FaceRecognizer], geometries: Sequence[ChipGeometry], config: CloakConfig,
@@ -55,14 +57,24 @@ class DegradedDescriptors(nn.Module):
         # A new Module is in training mode, and frozen() restores that mode on exit, which would put the shared
         # networks into training mode for everyone else: this wrapper is an inference-only view.
         self.eval()
+        self._features: list[torch.Tensor] | None = None
 
     def _uniform(self, low: float, high: float) -> float:
         return low + (high - low) * float(torch.rand((), generator=self.generator))
 
     def clean(self, x: torch.Tensor) -> torch.Tensor:
-        """Every member's descriptor of the undegraded crop. Shape: (1, 3, H, W) -> (1, ΣD)."""
+        """Every member's descriptor of the undegraded crop. Shape: (1, 3, H, W) -> (1, ΣD).
+
+        With ``config.features``, the first call also keeps each member's middle-layer activations of this crop:
+        the reference the feature-level columns of :meth:`forward` measure against.
+        """
         with torch.no_grad():
-            return torch.cat([m.descriptor(x, g) for m, g in zip(self.members, self.geometries, strict=True)], dim=1)
+            if self.config.features is None or self._features is not None:
+                return torch.cat([m.descriptor(x, g) for m, g in zip(self.members, self.geometries, strict=True)],
+                                 dim=1)
+            pairs = [m.descriptor_and_features(x, g) for m, g in zip(self.members, self.geometries, strict=True)]
+            self._features = [middle for _, middle in pairs]
+            return torch.cat([descriptor for descriptor, _ in pairs], dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         copies, shifts = [], []
@@ -86,12 +98,20 @@ class DegradedDescriptors(nn.Module):
                 copy = copy + (noise * 2 - 1) * self.config.noise
             copies.append(copy)
         batch = torch.cat(copies)
-        outputs = []
-        for member, geometry in zip(self.members, self.geometries, strict=True):
+        outputs, changes = [], []
+        for index, (member, geometry) in enumerate(zip(self.members, self.geometries, strict=True)):
             reach = self.config.jitter * geometry.scale
             moved = [geometry.translated(dx * reach, dy * reach) for dx, dy in shifts]
-            outputs.append(member.descriptor(batch, moved))
-        return torch.cat(outputs, dim=1)
+            if self._features is None:
+                outputs.append(member.descriptor(batch, moved))
+                continue
+            descriptors, middle = member.descriptor_and_features(batch, moved)
+            outputs.append(descriptors)
+            reference = self._features[index]
+            changes.append((middle - reference).flatten(1).norm(dim=1) / reference.flatten(1).norm(dim=1))
+        if self.config.features is not None and self._features is None:
+            raise RuntimeError("DegradedDescriptors.clean() must run before forward() when features are on")
+        return torch.cat([*outputs, torch.stack(changes, dim=1)] if changes else outputs, dim=1)
 
 
 def texture_budget(pixels: np.ndarray, texture: float, floor: float) -> torch.Tensor:
@@ -192,6 +212,20 @@ def look_loss(base: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], target
     def loss(output: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
         shortfall = (target - output[0, -1]).clamp_min(0.0)
         return base(output[:, :-1], label) + (1.0 if targeted else -1.0) * weight * shortfall
+
+    return loss
+
+
+def feature_loss(base: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], members: int, weight: float,
+                 targeted: bool) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``base`` on the descriptors (every column of a feature-level :class:`DegradedDescriptors` output but the last
+    ``members``), plus ``weight`` × the sum over members of the mean relative change of their middle-layer
+    activations (those last columns), in the step's direction: added when the step climbs the loss (dodge),
+    subtracted when it descends it (decoy: away from one's own features too)."""
+
+    def loss(output: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        change = output[:, -members:].mean(dim=0).sum()
+        return base(output[:, :-members], label) + (-1.0 if targeted else 1.0) * weight * change
 
     return loss
 

@@ -257,6 +257,7 @@ class TfGraphModule(nn.Module):
             for name in inputs:
                 last_use[name] = index
         self._release = [[n for n in inputs if last_use[n] == i] for i, inputs in enumerate(self._inputs)]
+        self.tap_name = self._middle_join()
 
     def _topological(self, graph: GraphDef, output_name: str) -> list[NodeDef]:
         """The non-constant nodes the output depends on, each after its inputs (constants are folded into ops)."""
@@ -394,14 +395,29 @@ class TfGraphModule(nn.Module):
         self._names = [self._names[i] for i in keep]
         self._inputs = [self._inputs[i] for i in keep]
 
+    def _middle_join(self) -> str | None:
+        """The residual join (an addition of two computed values) in the middle of the graph, or None."""
+        joins = [name for module, name, inputs in zip(self.steps, self._names, self._inputs, strict=True)
+                 if isinstance(module, _Op) and module.name in ("add", "addv2") and len(inputs) == 2]
+        return joins[len(joins) // 2] if joins else None
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Runs the graph on ``x`` (4-D inputs in NCHW layout)."""
+        return self.forward_tapped(x)[0]
+
+    def forward_tapped(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`forward`, and the value of the middle residual join (``tap_name``; the output when the graph has
+        no residual join), for feature-level cloak losses."""
         values: dict[str, torch.Tensor] = {self.input_name: x}
+        middle: torch.Tensor | None = None
         for module, name, inputs, release in zip(self.steps, self._names, self._inputs, self._release, strict=True):
             values[name] = module(*(values[ref] for ref in inputs))
+            if name == self.tap_name:
+                middle = values[name]
             for ref in release:
                 del values[ref]
-        return values[self.output_name]
+        out = values[self.output_name]
+        return out, out if middle is None else middle
 
 
 _ELEMENTWISE: dict[str, Callable[..., torch.Tensor]] = {
@@ -452,9 +468,19 @@ class FaceNet(nn.Module):
         if x.dim() != 4 or tuple(x.shape[1:]) != (3, size, size):
             raise InputError(f"FaceNet chips must have shape (N, 3, {size}, {size}); got {tuple(x.shape)}")
         # Channels-last activations run the many small convolutions about twice as fast on CPU (same values).
+        return self.forward_tapped(x)[0]
+
+    def forward_tapped(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`forward`, and the activations of the middle residual join (for feature-level cloak losses).
+
+        Shape: (N, 3, 160, 160) -> (N, 512), (N, C, h, w).
+        """
+        size = FACENET_INPUT_SIZE
+        if x.dim() != 4 or tuple(x.shape[1:]) != (3, size, size):
+            raise InputError(f"FaceNet chips must have shape (N, 3, {size}, {size}); got {tuple(x.shape)}")
+        # Channels-last activations run the many small convolutions about twice as fast on CPU (same values).
         normalised = ((x - _MEAN) * _SCALE).contiguous(memory_format=torch.channels_last)
-        descriptors: torch.Tensor = self.graph(normalised)
-        return descriptors
+        return self.graph.forward_tapped(normalised)
 
 
 def facenet_model_path() -> Path:

@@ -166,6 +166,8 @@ class DlibFaceNet(nn.Module):
         self.mean: torch.Tensor
         self.register_buffer("mean", torch.tensor(network.input_mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.body, self.fc = _build_body(network.layers)
+        # The middle layer forward_tapped reports: the output of the middle residual block (the stem is 4 modules).
+        self.tap_index = 4 + (len(self.body) - 4) // 2
         self.requires_grad_(False)
         self.eval()
 
@@ -183,13 +185,25 @@ class DlibFaceNet(nn.Module):
 
         Shape: (N, 3, 150, 150) -> (N, 128).
         """
+        return self.forward_tapped(x)[0]
+
+    def forward_tapped(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`forward`, and the activations of the middle residual block (for feature-level cloak losses).
+
+        Shape: (N, 3, 150, 150) -> (N, 128), (N, C, h, w).
+        """
         rows, cols = self.input_size
         if x.dim() != 4 or tuple(x.shape[1:]) != (3, rows, cols):
             raise InputError(f"face chips must have shape (N, 3, {rows}, {cols}); got {tuple(x.shape)}")
         # dlib feeds (pixel − mean) / 256 with pixels in 0..255.
-        features = self.body((x * 255.0 - self.mean) / 256.0)
+        features = (x * 255.0 - self.mean) / 256.0
+        middle = features
+        for index, module in enumerate(self.body):
+            features = module(features)
+            if index == self.tap_index:
+                middle = features
         descriptors: torch.Tensor = self.fc(features.mean(dim=(2, 3)))
-        return descriptors
+        return descriptors, middle
 
 
 def dlib_model_path(name: str = "dlib_face_recognition_resnet_model_v1.dat") -> Path:

@@ -51,6 +51,7 @@ __all__ = [
     "descriptor_distance",
     "distance_matrix",
     "locate_faces",
+    "tapped",
     "with_landmarks68",
 ]
 
@@ -303,6 +304,17 @@ class FaceRecognizer(ABC):
         descriptors: torch.Tensor = self.network(warp_to_chip(x, geometry))
         return descriptors
 
+    def descriptor_and_features(self, x: torch.Tensor, geometry: ChipGeometry | Sequence[ChipGeometry],
+                                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`descriptor`, and the network's activations at its middle layer (see :func:`tapped`).
+
+        Raises:
+            InputError: bad shapes, or a network that reports no middle layer.
+
+        Shape: as :meth:`descriptor`, plus (N or K, C, h, w).
+        """
+        return tapped(self.network, warp_to_chip(x, geometry))
+
     def faces(self, image: ImageSource, located: Sequence[LocatedFace] | None = None) -> list[Face]:
         """Finds (or takes), aligns and encodes every face with the PyTorch twin.
 
@@ -400,6 +412,22 @@ class FaceRecognizer(ABC):
         return norms
 
 
+def tapped(network: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A network's output and its activations at a middle layer, from one forward pass: what feature-level cloak
+    losses compare. The built-in networks report the middle residual block or join (dlib's ResNet, FaceNet's graph,
+    any ONNX graph with residual additions); networks that cannot say where their middle is are refused.
+
+    Raises:
+        InputError: the network has no ``forward_tapped``.
+    """
+    method = getattr(network, "forward_tapped", None)
+    if method is None:
+        raise InputError(f"{type(network).__name__} does not report a middle layer: feature-level losses need dlib's,"
+                         " FaceNet's or an ONNX network")
+    out, middle = method(x)
+    return out, middle
+
+
 class PixelScaled(nn.Module):
     """Chips in [0, 1] -> ``(255·x − mean) / std`` (channels flipped to BGR if asked) -> the wrapped network.
 
@@ -415,10 +443,15 @@ class PixelScaled(nn.Module):
         self.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.bgr:
-            x = x.flip(1)
-        out: torch.Tensor = self.net((x * 255.0 - self.mean) / self.std)
+        out: torch.Tensor = self.net(self._scaled(x))
         return out
+
+    def _scaled(self, x: torch.Tensor) -> torch.Tensor:
+        return ((x.flip(1) if self.bgr else x) * 255.0 - self.mean) / self.std
+
+    def forward_tapped(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`forward`, and the wrapped network's middle activations (see :func:`tapped`)."""
+        return tapped(self.net, self._scaled(x))
 
 
 @dataclass(frozen=True)

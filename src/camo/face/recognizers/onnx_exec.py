@@ -626,6 +626,12 @@ class OnnxModule(nn.Module):
                     nodes.append(node)
         used = {name for node in nodes for name in node.inputs} | {self.output_name}
         self._nodes = nodes
+        # What forward_tapped reports: the residual join (an Add of two computed values) in the middle of the graph;
+        # in a graph without residual joins, the middle convolution.
+        joins = [node.outputs[0] for node in nodes if node.op == "Add" and len(node.inputs) == 2
+                 and all(name and name not in constants for name in node.inputs)]
+        joins = joins or [node.outputs[0] for node in nodes if node.op == "Conv"]
+        self.tap_name: str | None = joins[len(joins) // 2] if joins else None
         # Drop each activation after its last reader: a batch through a deep graph would otherwise keep every
         # intermediate tensor alive until the end (autograd still keeps what backward needs).
         last_read: dict[str, int] = {}
@@ -659,17 +665,25 @@ class OnnxModule(nn.Module):
 
         Shape: the graph's input shape -> its first output's shape.
         """
+        return self.forward_tapped(x)[0]
+
+    def forward_tapped(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`forward`, and the value of the middle residual join or convolution (``tap_name``; the output when
+        the graph has neither), for feature-level cloak losses."""
         values: dict[str, Value] = {name: getattr(self, key) for name, key in self._constant_names.items()}
         values[self.input_name] = x
+        middle: Value = None
         for node, release in zip(self._nodes, self._release, strict=True):
             outputs = self._run(node, [values.get(name) if name else None for name in node.inputs])
             for name, value in zip(node.outputs, outputs, strict=False):
                 values[name] = value
+                if name == self.tap_name:
+                    middle = value
             for name in release:
                 values.pop(name, None)
         out = values[self.output_name]
         assert out is not None
-        return out
+        return out, out if middle is None else middle
 
 
 def load_onnx_module(path: str | Path) -> OnnxModule:
