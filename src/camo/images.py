@@ -239,6 +239,12 @@ def to_rgb_uint8(source: ImageSource, *, max_pixels: int = MAX_PIXELS) -> np.nda
     return np.round(arr * 255.0).astype(np.uint8)
 
 
+def is_grey(pixels: np.ndarray) -> bool:
+    """Whether an RGB uint8 photo is black and white: red, green and blue equal at every pixel (a grey file read
+    by :func:`to_rgb_uint8`, or a colour file holding a black-and-white picture). Shape: (H, W, 3)."""
+    return bool(np.array_equal(pixels[..., 0], pixels[..., 1]) and np.array_equal(pixels[..., 1], pixels[..., 2]))
+
+
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     """Quantise one image tensor in [0, 1] to 8 bits per channel the way :func:`save` does (round to nearest).
 

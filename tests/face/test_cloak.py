@@ -145,6 +145,12 @@ def test_grey_and_rgba_photos_come_out_rgb(dlib_module: Any) -> None:
     for image in (grey, rgba):
         result = cloak(image, config=fast, verify_result=False)
         assert result.pixels.shape == (*grey.shape, 3) and len(result.faces) == 1
+        # A black-and-white photo stays black and white (its cloak changes brightness only); a colour one is cloaked
+        # in colour unless asked otherwise.
+        changed = result.pixels != result.original
+        assert changed.any()
+        same = (result.pixels[..., 0] == result.pixels[..., 1]) & (result.pixels[..., 1] == result.pixels[..., 2])
+        assert same.all() == (image is grey) and result.config.grey == (image is grey)
 
 
 def test_decoy_pulls_the_descriptor_towards_the_decoy(dlib_module: Any) -> None:

@@ -59,7 +59,7 @@ from camo.face.verification import (
     image_similarity,
     verify,
 )
-from camo.images import ImageSource, save, to_rgb_uint8
+from camo.images import ImageSource, is_grey, save, to_rgb_uint8
 
 __all__ = [
     "DEFAULT_ENSEMBLE",
@@ -167,6 +167,9 @@ def cloak(
         if config.decoy is not None and names != ["dlib"]:
             raise InputError("a given decoy descriptor is dlib's: use it with the dlib recognizer alone")
     original = to_rgb_uint8(image)
+    if not config.grey and is_grey(original):
+        # A black-and-white photo stays black and white: a colour cloak would tint it.
+        config = replace(config, grey=True)
     located = locate_faces(original, upsample=members[0].upsample if upsample is None else upsample,
                            landmarks68=any(m.needs_landmarks68 for m in members))
     if not located:

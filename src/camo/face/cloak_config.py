@@ -66,7 +66,8 @@ class CloakConfig:
             2019, as a change of variables: the step's gradient is the blurred gradient).
         blur: EOT: each degraded copy is also Gaussian-blurred with σ drawn uniformly from [0, ``blur``] chip
             pixels (0 = never), so the cloak does not live in the finest detail a recognizer may not see.
-        grey: the change is the same in red, green and blue (brightness only, no colour cast on skin).
+        grey: the change is the same in red, green and blue (brightness only, no colour cast on skin). A
+            black-and-white photo is always cloaked so (:func:`~camo.face.cloak.cloak` turns this on for it).
         min_ssim: a look target: once the SSIM of the face's crop against the original (what the report calls the
             face-region SSIM) falls below this, the loss also pays ``ssim_weight`` × the shortfall, so the step
             trades protection for look instead of spending the whole budget (None = off; measured in
