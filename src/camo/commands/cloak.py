@@ -27,8 +27,9 @@ is read back and checked by every member's own runtime (dlib; OpenCV for FaceNet
 ONNX file): a photo counts as protected only when every recognizer agrees that no face matches the original's any
 more. A photo still matched is moved to --out/not-protected/, never left beside the protected ones. Outputs are
 8-bit with no metadata (no EXIF, GPS, camera), JPEG for JPEG photos and PNG otherwise (--format); inputs are never
-modified. Photos without a face are reported and not written unless --copy-unprotected. Exit status 3 when some
-photo is still matched, 4 when some photo could not be cloaked (unreadable; the others are done).
+modified; a black-and-white photo stays black and white (its cloak changes brightness only). Photos without a
+face are reported and not written unless --copy-unprotected. Exit status 3 when some photo is still matched, 4 when
+some photo could not be cloaked (unreadable; the others are done).
 
 The output folder keeps a manifest (camo-manifest.jsonl) of every finished photo: running the same command again
 skips them and does the rest, also after Ctrl-C or a crash. --ray spreads the photos over Ray workers (each loads
@@ -50,7 +51,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
     parser.add_argument("--out", "-o", type=Path, required=True, help="output folder")
     parser.add_argument("--preset", choices=["low", "mid", "high"], default="mid",
                         help="strength of the low-frequency cloak, 10 steps each: low = mid's 24/255 held back by a "
-                             "look target (--min-ssim 0.95), mid 24/255, high 32/255 (default: mid; "
+                             "look target (--min-ssim 0.95) with the feature loss (--features 1), mid 24/255, high "
+                             "32/255 (default: mid; "
                              "docs/cloak-presets.png shows how each looks at 1:1)")
     parser.add_argument("--eps", type=parse_eps, help="L∞ budget in pixels, e.g. 24/255 (overrides the preset)")
     parser.add_argument("--texture", type=parse_eps, metavar="SIGMA",
@@ -68,14 +70,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
                              "is fooled less often (86 %% vs 94 %% in bench/ENSEMBLE_FINDINGS.md)")
     parser.add_argument("--min-ssim", type=float, metavar="S",
                         help="look target: once the face region's SSIM falls below S the cloak pays for it, trading "
-                             "protection for look (the low preset is mid with 0.95: recognizers left out of the "
-                             "ensemble were fooled on 53 %% of photos instead of 75 %%, bench/ENSEMBLE_FINDINGS.md; "
+                             "protection for look (mid with 0.95: recognizers left out of the ensemble were fooled "
+                             "on 53 %% of photos instead of 75 %%, bench/ENSEMBLE_FINDINGS.md; "
                              "0 = off; default: the preset's)")
     parser.add_argument("--features", type=float, metavar="W",
                         help="feature-level loss: also push each recognizer's middle-layer activations away from "
                              "the original's, with weight W (1 = a recognizer's activations changed as much as "
-                             "between two people count about as much as its match boundary; 0 = off; default: the "
-                             "preset's; measured in bench/ENSEMBLE_FINDINGS.md, round 4)")
+                             "between two people count about as much as its match boundary; with the look target "
+                             "it raised the share of photos left-out recognizers miss from 53 %% to 57 %%, "
+                             "bench/ENSEMBLE_FINDINGS.md round 4; 0 = off; default: the preset's, 1 for low)")
     parser.add_argument("--steps", type=int, help="attack steps (1 = one-step FGSM; overrides the preset)")
     parser.add_argument("--recognizers", default="dlib,facenet,sface", metavar="A,B,...",
                         help="the ensemble to cloak against and verify with: dlib, facenet, sface, all "
