@@ -495,11 +495,14 @@ def table(args: argparse.Namespace) -> None:
 
 #: Full-ensemble runs whose leave-one-out runs carry another name (runs named before the convention).
 _FULL_RUN = {"low": "low-smooth", "mid-ssim95w100": "mid-ssim95"}
-#: What each configuration is, in today's preset names (runs are named as they were when made).
+#: What each configuration is, in today's preset names (runs are named as they were when made). Runs before
+#: round 4 cloaked the black-and-white ORL photos in colour; the r4-* presets cloak them in brightness only.
 _LABELS = {"mid": "former mid (uniform 6/255 ×7)", "high-perceptual": "former high + texture (uniform 10/255 ×20)",
-           "low": "former low (16/255)", "mid-smooth": "mid, the default (24/255)", "mid-smooth-grey": "mid --grey",
-           "mid-smooth3": "mid with σ 3", "mid-ssim95w100": "low (mid + look target 0.95)",
-           "high-smooth": "high (32/255)"}
+           "low": "first low (16/255)", "mid-smooth": "mid (24/255), round 2–3", "mid-smooth-grey": "mid --grey",
+           "mid-smooth3": "mid with σ 3", "mid-ssim95w100": "round-3 low (mid + look target 0.95)",
+           "high-smooth": "high (32/255), round 3", "r4a": "look target + ε 32/255", "r4b": "look target + 20 steps",
+           "r4c1": "look target + feature loss 1", "r4c10": "look target + feature loss 10",
+           "r4-mid": "mid, the default", "r4-low": "low (look target + feature loss 1)", "r4-high": "high (32/255)"}
 
 
 def _configurations(complete: dict[str, Any], k: int) -> list[str]:
