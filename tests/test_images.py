@@ -44,6 +44,18 @@ def test_grey_pgm_keeps_one_channel_or_becomes_rgb(tmp_path: Path) -> None:
     assert torch.equal(rgb[:, 0], rgb[:, 2]) and torch.allclose(rgb[0, 1] * 255, torch.tensor(grey).float())
 
 
+def test_is_grey_sees_black_and_white_whatever_the_file_mode(tmp_path: Path) -> None:
+    grey = _pattern()[..., 0]
+    Image.fromarray(grey).save(tmp_path / "g.png")
+    Image.fromarray(np.repeat(grey[..., None], 3, axis=2)).save(tmp_path / "rgb.png")
+    assert images.is_grey(images.to_rgb_uint8(tmp_path / "g.png"))
+    assert images.is_grey(images.to_rgb_uint8(tmp_path / "rgb.png"))  # an RGB file holding a grey picture
+    tinted = np.repeat(grey[..., None], 3, axis=2)
+    tinted[3, 4, 2] ^= 1  # one level of one channel of one pixel
+    assert not images.is_grey(tinted)
+    assert not images.is_grey(_pattern())
+
+
 def test_sixteen_bit_keeps_precision(tmp_path: Path) -> None:
     values = np.array([[0, 1, 32768, 65535]], dtype=np.uint16)
     Image.fromarray(values).save(tmp_path / "d.png")

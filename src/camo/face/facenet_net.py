@@ -464,10 +464,6 @@ class FaceNet(nn.Module):
 
         Shape: (N, 3, 160, 160) -> (N, 512).
         """
-        size = FACENET_INPUT_SIZE
-        if x.dim() != 4 or tuple(x.shape[1:]) != (3, size, size):
-            raise InputError(f"FaceNet chips must have shape (N, 3, {size}, {size}); got {tuple(x.shape)}")
-        # Channels-last activations run the many small convolutions about twice as fast on CPU (same values).
         return self.forward_tapped(x)[0]
 
     def forward_tapped(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -415,7 +415,8 @@ class FaceRecognizer(ABC):
 def tapped(network: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """A network's output and its activations at a middle layer, from one forward pass: what feature-level cloak
     losses compare. The built-in networks report the middle residual block or join (dlib's ResNet, FaceNet's graph,
-    any ONNX graph with residual additions); networks that cannot say where their middle is are refused.
+    any ONNX graph with residual additions; an ONNX graph without them, like SFace's, its middle convolution);
+    networks that cannot say where their middle is are refused.
 
     Raises:
         InputError: the network has no ``forward_tapped``.
