@@ -249,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
     from camo.images import write_bytes_atomic
     from camo.scale.manifest import MANIFEST_NAME
     from camo.scale.photos import CloakJob
-    from camo.scale.runner import UNPROTECTED_DIR, RayOptions, run_cloak_job
+    from camo.scale.runner import UNPROTECTED_DIR, RayOptions, refuse_ray_decoys, run_cloak_job
 
     if args.threads < 1:
         raise InputError(f"--threads must be >= 1; got {args.threads}")
@@ -257,9 +257,7 @@ def run(args: argparse.Namespace) -> int:
     if args.ray is None and args.workers is not None:
         raise InputError("--workers is for --ray")
     scale = None if args.ray is None else RayOptions(address=args.ray, workers=args.workers)
-    if scale is not None and args.mode == "decoy" and args.decoy is None:
-        raise InputError("--ray cannot choose one decoy per person (that choice depends on the order photos are "
-                         "cloaked in): give --decoy PHOTO, or run without --ray")
+    refuse_ray_decoys(scale, per_person=args.mode == "decoy" and args.decoy is None)  # before any work
     pairs = collect(args.inputs, args.out, args.format)
     config = _config(args)
     protect = [source for source, _ in pairs]

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from camo.face.cloak import CloakedPhoto, DecoyChooser
     from camo.face.recognizers.base import FaceRecognizer
 
-__all__ = ["UNPROTECTED_DIR", "Finished", "JobReport", "PhotoOutcome", "RayOptions", "Task", "run_cloak_job"]
+__all__ = ["UNPROTECTED_DIR", "Finished", "JobReport", "PhotoOutcome", "RayOptions", "Task", "refuse_ray_decoys",
+           "run_cloak_job"]
 
 #: Where a job with ``keep_apart`` moves photos that a recognizer still matches, inside the output folder: never
 #: beside the protected ones, so that uploading the folder's photos uploads only protected ones.
@@ -97,6 +98,17 @@ def _relative(path: Path, out: Path) -> str:
         return str(path.resolve())
 
 
+def refuse_ray_decoys(ray: RayOptions | None, *, per_person: bool) -> None:
+    """Decoy mode's per-person decoy needs one process to see a person's photos in order: refused on Ray.
+
+    Raises:
+        InputError: ``ray`` is given and the decoy is chosen per person.
+    """
+    if ray is not None and per_person:
+        raise InputError("--ray cannot choose one decoy per person (that choice depends on the order photos are "
+                         "cloaked in): give --decoy PHOTO, or run without --ray")
+
+
 def run_cloak_job(
     pairs: Sequence[tuple[Path, Path]],
     job: CloakJob,
@@ -131,9 +143,7 @@ def run_cloak_job(
             in which photos are seen); a Ray cluster that cannot be reached.
         KeyboardInterrupt: passed on; every photo finished before it is recorded and the rest is not.
     """
-    if ray is not None and decoys is not None:
-        raise InputError("--ray cannot choose one decoy per person (that choice depends on the order photos are "
-                         "cloaked in): give --decoy PHOTO, or run without --ray")
+    refuse_ray_decoys(ray, per_person=decoys is not None)
     start = time.perf_counter()
     fingerprint = job.fingerprint()
     protect = [source for source, _ in pairs]
