@@ -108,6 +108,25 @@ def test_camo_cloak_without_ray_never_imports_ray(tmp_path: Path) -> None:
     assert done.stdout.strip().splitlines()[-1] == "NO-RAY 0", done.stderr
 
 
+def test_a_per_person_decoy_is_refused_on_ray_only(tmp_path: Path) -> None:
+    from camo.errors import InputError
+    from camo.scale.photos import CloakJob
+    from camo.scale.runner import RayOptions, refuse_ray_decoys
+
+    refuse_ray_decoys(None, per_person=True)
+    refuse_ray_decoys(RayOptions(), per_person=False)
+    with pytest.raises(InputError, match="one decoy per person"):
+        refuse_ray_decoys(RayOptions(), per_person=True)
+    # The job refuses it too, before it touches the output folder or starts Ray.
+    from camo.face.cloak_config import PRESETS
+    from camo.face.decoys import DecoyChooser
+
+    with pytest.raises(InputError, match="one decoy per person"):
+        run_cloak_job([], CloakJob(config=PRESETS["mid"]), out=tmp_path / "out", ray=RayOptions(),
+                      decoys=DecoyChooser())
+    assert not (tmp_path / "out").exists()
+
+
 def test_ray_options_are_checked_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from camo.cli import main
 
