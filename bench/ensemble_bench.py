@@ -495,6 +495,8 @@ def table(args: argparse.Namespace) -> None:
 
 #: Full-ensemble runs whose leave-one-out runs carry another name (runs named before the convention).
 _FULL_RUN = {"low": "low-smooth", "mid-ssim95w100": "mid-ssim95"}
+#: The configurations that are today's presets.
+_CURRENT = ("r4-low", "r4-mid", "r4-high")
 #: What each configuration is, in today's preset names (runs are named as they were when made). Runs before
 #: round 4 cloaked the black-and-white ORL photos in colour; the r4-* presets cloak them in brightness only.
 _LABELS = {"mid": "former mid (uniform 6/255 ×7)", "high-perceptual": "former high + texture (uniform 10/255 ×20)",
@@ -530,20 +532,24 @@ def _configurations(complete: dict[str, Any], k: int) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # Numbered points (the table below says what each number is): names would run into each other.
+    rows.sort(key=lambda row: -row[2])
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for base, _, mean, face, s in rows:
-        ax.scatter(face, mean * 100, marker="o", color="tab:blue")
-        left = base == "high-perceptual"  # its label would run into its neighbour's
-        ax.annotate(_LABELS.get(base, base), (face, mean * 100), fontsize=7, xytext=(-3, 3) if left else (3, 3),
-                    textcoords="offset points", ha="right" if left else "left")
+    for number, (base, _, mean, face, s) in enumerate(rows, start=1):
+        current = base in _CURRENT
+        ax.scatter(face, mean * 100, marker="o", color="tab:green" if current else "tab:blue", zorder=3)
+        ax.annotate(str(number), (face, mean * 100), fontsize=7, xytext=(3, 3), textcoords="offset points")
         if s is not None:
             ax.scatter(s["face_ssim"], s[f"png/{VALIDATION}/strict"] * 100, marker="*", s=70, color="tab:red")
-    ax.scatter([], [], marker="o", color="tab:blue", label="mean of the 3 leave-one-out members")
+            ax.annotate(str(number), (s["face_ssim"], s[f"png/{VALIDATION}/strict"] * 100), fontsize=6,
+                        color="tab:red", xytext=(4, -6), textcoords="offset points")
+    ax.scatter([], [], marker="o", color="tab:green", label="a preset as it now is: mean of 3 leave-one-out members")
+    ax.scatter([], [], marker="o", color="tab:blue", label="another configuration: the same")
     ax.scatter([], [], marker="*", color="tab:red", label=f"{VALIDATION} (never in an ensemble), full-ensemble run")
-    ax.set_xlim(right=max(row[3] for row in rows) + 0.04)
     ax.set_xlabel("median SSIM over the face region")
     ax.set_ylabel("strict protection after PNG (%)")
-    ax.set_title(f"Transfer vs look per configuration ({k} photos)", fontsize=9)
+    ax.set_title(f"Transfer vs look per configuration ({k} photos; numbers: the table in ENSEMBLE_RESULTS.md)",
+                 fontsize=9)
     ax.legend(fontsize=7, loc="lower left")
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -551,14 +557,16 @@ def _configurations(complete: dict[str, Any], k: int) -> list[str]:
     lines = [f"## Per configuration: mean of the three leave-one-out figures ({k} photos)", "",
              "Each configuration run three times, each time without one member and measured on it (strict after "
              "PNG); face SSIM: median over the three runs' photos; EdgeFace and photo SSIM from the configuration's "
-             "full-ensemble run, where there is one.", "",
+             "full-ensemble run, where there is one. #: the point's number in the figure (green: the presets as "
+             "they now are).", "",
              "![per configuration](ensemble_tradeoff_mean.png)", "",
-             "| configuration | left-out dlib | FaceNet | SFace | **mean** | face SSIM | full run: EdgeFace PNG / JPEG "
-             "| full run: photo SSIM |", "|---|---|---|---|---|---|---|---|"]
-    for base, left_out, mean, face, s in sorted(rows, key=lambda row: -row[2]):
+             "| # | configuration | left-out dlib | FaceNet | SFace | **mean** | face SSIM | full run: EdgeFace PNG / "
+             "JPEG | full run: photo SSIM |", "|---|---|---|---|---|---|---|---|---|"]
+    for number, (base, left_out, mean, face, s) in enumerate(rows, start=1):
         edge = "–" if s is None else f"{s[f'png/{VALIDATION}/strict']:.0%} / {s[f'jpeg85/{VALIDATION}/strict']:.0%}"
         photo = "–" if s is None else f"{s['ssim']:.4f}"
-        lines.append(f"| {_LABELS.get(base, base)} (`{base}`) | " + " | ".join(f"{left_out[m]:.0%}" for m in MEMBERS)
+        name = f"**{_LABELS.get(base, base)}**" if base in _CURRENT else _LABELS.get(base, base)
+        lines.append(f"| {number} | {name} (`{base}`) | " + " | ".join(f"{left_out[m]:.0%}" for m in MEMBERS)
                      + f" | **{mean:.1%}** | {face:.4f} | {edge} | {photo} |")
     return [*lines, ""]
 
