@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from camo.cli import main
 from tests.support import shared
@@ -151,3 +151,29 @@ def test_unknown_or_repeated_recognizers_are_one_clear_error(tmp_path: Path,
     assert main(["cloak", str(photo), "--out", str(tmp_path / "out"), "--recognizer", str(tmp_path / "x.onnx")]) == 1
     assert "x.onnx" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_feature_loss_and_look_options_reach_the_config_and_a_grey_photo_stays_grey(
+        photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+
+    grey = tmp_path / "grey"
+    grey.mkdir()
+    with Image.open(photos / "trip" / "me.jpg") as img:
+        ImageOps.exif_transpose(img).convert("L").save(grey / "me.png")  # upright: the file is stored turned
+    common = ["--steps", "2", "--no-ensure", "--json", "--recognizers", "dlib", "--format", "png"]
+    main(["cloak", str(grey), "--out", str(tmp_path / "a"), "--preset", "low", "--features", "2", *common])
+    record = json.loads(capsys.readouterr().out)["photos"][0]
+    config = record["cloak"]["config"]
+    assert config["features"] == 2.0 and config["min_ssim"] == 0.95 and config["grey"] is True
+    with Image.open(record["output"]) as saved:  # protected or not (then under not-protected/)
+        pixels = np.asarray(saved.convert("RGB"))
+    with Image.open(grey / "me.png") as original:
+        assert pixels.shape[:2] == (original.height, original.width)
+        changed = (pixels[..., 0] != np.asarray(original)).any()
+    assert changed and (pixels[..., 0] == pixels[..., 1]).all() and (pixels[..., 1] == pixels[..., 2]).all()
+    # 0 switches a preset's option off; the colour photo is cloaked in colour.
+    main(["cloak", str(photos / "trip"), "--out", str(tmp_path / "b"), "--preset", "low", "--features", "0",
+          "--min-ssim", "0", *common])
+    config = json.loads(capsys.readouterr().out)["photos"][0]["cloak"]["config"]
+    assert config["features"] is None and config["min_ssim"] is None and config["grey"] is False

@@ -305,6 +305,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         names = [m.name for m in members]
         look = "" if config.min_ssim is None else f", look target SSIM {config.min_ssim:g}"
+        look += "" if config.features is None else f", feature loss {config.features:g}"
         table = Table(title=f"cloak ({args.mode}, ε = {config.eps * 255:.3g}/255, {config.steps} steps{look}): each "
                             "recognizer's verdict on each saved file (distance to the original face; protected "
                             "only when every recognizer agrees)")
