@@ -504,7 +504,7 @@ _LABELS = {"mid": "former mid (uniform 6/255 ×7)", "high-perceptual": "former h
            "mid-smooth3": "mid with σ 3", "mid-ssim95w100": "round-3 low (mid + look target 0.95)",
            "high-smooth": "high (32/255), round 3", "r4a": "look target + ε 32/255", "r4b": "look target + 20 steps",
            "r4c1": "look target + feature loss 1", "r4c10": "look target + feature loss 10",
-           "r4d": "mid + feature loss 1",
+           "r4d": "mid + feature loss 1", "r4f": "mid + feature loss 1 + look target 0.88",
            "r4-mid": "mid, the default", "r4-low": "low (look target + feature loss 1)", "r4-high": "high (32/255)"}
 
 
