@@ -31,7 +31,7 @@ from torch import nn
 from camo.face.align import ChipGeometry
 from camo.face.cloak_config import CloakConfig
 from camo.face.perceptual import ssim
-from camo.face.recognizers.base import FaceRecognizer
+from camo.face.recognizers.base import FaceRecognizer, crop_tensor
 
 __all__ = ["Budgeted", "DegradedDescriptors", "LookGuarded", "crop_tensor", "decoy_loss", "dodge_loss", "feature_loss",
            "gaussian_blur", "look_loss", "member_slices", "texture_budget"]
@@ -77,6 +77,8 @@ class DegradedDescriptors(nn.Module):
             return torch.cat([descriptor for descriptor, _ in pairs], dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.config.features is not None and self._features is None:
+            raise RuntimeError("DegradedDescriptors.clean() must run before forward() when features are on")
         copies, shifts = [], []
         height, width = x.shape[-2:]
         for _ in range(self.config.samples):
@@ -109,8 +111,6 @@ class DegradedDescriptors(nn.Module):
             outputs.append(descriptors)
             reference = self._features[index]
             changes.append((middle - reference).flatten(1).norm(dim=1) / reference.flatten(1).norm(dim=1))
-        if self.config.features is not None and self._features is None:
-            raise RuntimeError("DegradedDescriptors.clean() must run before forward() when features are on")
         return torch.cat([*outputs, torch.stack(changes, dim=1)] if changes else outputs, dim=1)
 
 
@@ -285,7 +285,3 @@ def decoy_loss(members: Sequence[FaceRecognizer],
         return torch.stack([(p**2).mean() - push * (a**2).mean() for p, a in zip(pull, away, strict=True)]).sum()
 
     return loss
-
-
-def crop_tensor(pixels: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)

@@ -48,6 +48,7 @@ __all__ = [
     "Metric",
     "PixelScaled",
     "RecognizerInfo",
+    "crop_tensor",
     "descriptor_distance",
     "distance_matrix",
     "locate_faces",
@@ -190,9 +191,13 @@ def distance_matrix(a: np.ndarray, b: np.ndarray, metric: str) -> np.ndarray:
     raise InputError(f"metric must be one of {', '.join(METRICS)}; got {metric!r}")
 
 
-def _image_tensor(pixels: np.ndarray) -> torch.Tensor:
-    """RGB uint8 (H, W, 3) -> float (1, 3, H, W) in [0, 1]."""
-    return torch.from_numpy(np.array(pixels, dtype=np.uint8)).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+def crop_tensor(pixels: np.ndarray) -> torch.Tensor:
+    """RGB uint8 pixels (a photo or a crop of it) as the tensor the networks' warps read.
+
+    Shape: (H, W, 3) uint8 -> (1, 3, H, W) float in [0, 1].
+    """
+    contiguous = np.ascontiguousarray(pixels, dtype=np.uint8)
+    return torch.from_numpy(contiguous).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
 
 
 class FaceRecognizer(ABC):
@@ -341,7 +346,7 @@ class FaceRecognizer(ABC):
             left, top, right, bottom = chip_crop_box(geometry, pixels.shape[:2])
             if right <= left or bottom <= top:
                 left, top, right, bottom = 0, 0, pixels.shape[1], pixels.shape[0]
-            crop = _image_tensor(pixels[top:bottom, left:right])
+            crop = crop_tensor(pixels[top:bottom, left:right])
             chips.append(warp_to_chip(crop, geometry.translated(-left, -top)))
         network = self.network
         with torch.no_grad():
