@@ -78,6 +78,10 @@ class CloakConfig:
             each member's activations at its middle layer away from the original's, w × Σ_m ‖φ_m(x) − φ_m(x₀)‖ /
             ‖φ_m(x₀)‖ (mid-level features are shared more between networks than descriptors are; measured in
             bench/ENSEMBLE_FINDINGS.md, round 4).
+        skip_gradient: skip gradients (SGM, Wu et al. 2020): None = the members' plain gradients; a number γ in
+            (0, 1] = the gradient flowing back through every residual branch of a member (dlib's ResNet, FaceNet,
+            an ONNX graph's residual additions; SFace has none) is multiplied by γ, so the step follows more of what
+            reaches the pixels through the shortcuts. The forward pass, and so every verdict, is unchanged.
         size_aware: a face smaller than the recognizers' chips (each photo pixel stretched over several chip
             pixels) gets a budget scaled down with it, to two thirds of ``eps`` at most: on such faces the same ε
             moves more of the chip and shows more (measured on 92×112 ORL photos, bench/ENSEMBLE_FINDINGS.md).
@@ -106,6 +110,7 @@ class CloakConfig:
     min_ssim: float | None = None
     ssim_weight: float = 100.0
     features: float | None = None
+    skip_gradient: float | None = None
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.eps) and 0 < self.eps <= 64 / 255):
@@ -142,6 +147,8 @@ class CloakConfig:
             raise InputError(f"ssim_weight must be a finite number > 0; got {self.ssim_weight}")
         if self.features is not None and not (math.isfinite(self.features) and self.features > 0):
             raise InputError(f"features must be a finite number > 0; got {self.features}")
+        if self.skip_gradient is not None and not (math.isfinite(self.skip_gradient) and 0 < self.skip_gradient <= 1):
+            raise InputError(f"skip_gradient must be a number in (0, 1]; got {self.skip_gradient}")
         if not (math.isfinite(self.blur) and 0 <= self.blur <= 20):
             raise InputError(f"blur must be a number in [0, 20] (chip pixels); got {self.blur}")
 

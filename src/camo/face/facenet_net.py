@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from camo.errors import InputError, ModelError
+from camo.face.skip_gradient import branch_input, residual_branch
 from camo.face.tf_graph import GraphDef, NodeDef, read_graph_def
 
 logger = logging.getLogger(__name__)
@@ -258,6 +259,11 @@ class TfGraphModule(nn.Module):
                 last_use[name] = index
         self._release = [[n for n in inputs if last_use[n] == i] for i, inputs in enumerate(self._inputs)]
         self.tap_name = self._middle_join()
+        # Which input of each residual join is the branch (for skip gradients); None for every other step.
+        produced_by = {name: index for index, name in enumerate(self._names)}
+        self._branch: list[int | None] = [
+            branch_input([produced_by.get(ref, -1) for ref in inputs]) if self._is_join(module, inputs) else None
+            for module, inputs in zip(self.steps, self._inputs, strict=True)]
 
     def _topological(self, graph: GraphDef, output_name: str) -> list[NodeDef]:
         """The non-constant nodes the output depends on, each after its inputs (constants are folded into ops)."""
@@ -395,10 +401,15 @@ class TfGraphModule(nn.Module):
         self._names = [self._names[i] for i in keep]
         self._inputs = [self._inputs[i] for i in keep]
 
+    @staticmethod
+    def _is_join(module: nn.Module, inputs: tuple[str, ...]) -> bool:
+        """A residual join: an addition of two computed values."""
+        return isinstance(module, _Op) and module.name in ("add", "addv2") and len(inputs) == 2
+
     def _middle_join(self) -> str | None:
-        """The residual join (an addition of two computed values) in the middle of the graph, or None."""
+        """The residual join in the middle of the graph, or None."""
         joins = [name for module, name, inputs in zip(self.steps, self._names, self._inputs, strict=True)
-                 if isinstance(module, _Op) and module.name in ("add", "addv2") and len(inputs) == 2]
+                 if self._is_join(module, inputs)]
         return joins[len(joins) // 2] if joins else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -410,8 +421,12 @@ class TfGraphModule(nn.Module):
         no residual join), for feature-level cloak losses."""
         values: dict[str, torch.Tensor] = {self.input_name: x}
         middle: torch.Tensor | None = None
-        for module, name, inputs, release in zip(self.steps, self._names, self._inputs, self._release, strict=True):
-            values[name] = module(*(values[ref] for ref in inputs))
+        for module, name, inputs, release, branch in zip(self.steps, self._names, self._inputs, self._release,
+                                                         self._branch, strict=True):
+            args = [values[ref] for ref in inputs]
+            if branch is not None:
+                args[branch] = residual_branch(args[branch])
+            values[name] = module(*args)
             if name == self.tap_name:
                 middle = values[name]
             for ref in release:

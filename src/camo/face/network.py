@@ -32,6 +32,7 @@ from camo.face.dlib_format import (
     Relu,
     read_dlib_network,
 )
+from camo.face.skip_gradient import residual_branch
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ class _Residual(nn.Module):
         self.shortcut = shortcut
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a, b = self.branch(x), self.shortcut(x)
+        a, b = residual_branch(self.branch(x)), self.shortcut(x)
         # dlib adds tensors of different sizes by zero-padding the smaller one (8×8 → 3×3 vs 4×4 here).
         shape = [max(a.shape[i], b.shape[i]) for i in (1, 2, 3)]
         return F.relu(_pad_to(a, *shape) + _pad_to(b, *shape))

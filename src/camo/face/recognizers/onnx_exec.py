@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from camo.errors import ModelError
+from camo.face.skip_gradient import branch_input, residual_branch
 
 logger = logging.getLogger(__name__)
 
@@ -628,10 +629,16 @@ class OnnxModule(nn.Module):
         self._nodes = nodes
         # What forward_tapped reports: the residual join (an Add of two computed values) in the middle of the graph;
         # in a graph without residual joins, the middle convolution.
-        joins = [node.outputs[0] for node in nodes if node.op == "Add" and len(node.inputs) == 2
-                 and all(name and name not in constants for name in node.inputs)]
+        is_join = [node.op == "Add" and len(node.inputs) == 2
+                   and all(name and name not in constants for name in node.inputs) for node in nodes]
+        joins = [node.outputs[0] for node, join in zip(nodes, is_join, strict=True) if join]
         joins = joins or [node.outputs[0] for node in nodes if node.op == "Conv"]
         self.tap_name: str | None = joins[len(joins) // 2] if joins else None
+        # Which input of each residual join is the branch (for skip gradients); None for every other node.
+        produced_by = {name: index for index, node in enumerate(nodes) for name in node.outputs}
+        self._branch: list[int | None] = [
+            branch_input([produced_by.get(name, -1) for name in node.inputs]) if join else None
+            for node, join in zip(nodes, is_join, strict=True)]
         # Drop each activation after its last reader: a batch through a deep graph would otherwise keep every
         # intermediate tensor alive until the end (autograd still keeps what backward needs).
         last_read: dict[str, int] = {}
@@ -673,8 +680,11 @@ class OnnxModule(nn.Module):
         values: dict[str, Value] = {name: getattr(self, key) for name, key in self._constant_names.items()}
         values[self.input_name] = x
         middle: Value = None
-        for node, release in zip(self._nodes, self._release, strict=True):
-            outputs = self._run(node, [values.get(name) if name else None for name in node.inputs])
+        for node, release, branch in zip(self._nodes, self._release, self._branch, strict=True):
+            args = [values.get(name) if name else None for name in node.inputs]
+            if branch is not None:
+                args[branch] = residual_branch(args[branch])  # type: ignore[arg-type]
+            outputs = self._run(node, args)
             for name, value in zip(node.outputs, outputs, strict=False):
                 values[name] = value
                 if name == self.tap_name:
