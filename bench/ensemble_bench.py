@@ -205,6 +205,8 @@ def run(args: argparse.Namespace) -> None:
         changes["features"] = args.features
     if args.skip_gradient is not None:
         changes["skip_gradient"] = args.skip_gradient
+    if args.dropout is not None:
+        changes["dropout"] = args.dropout
     config = replace(config, **changes)
     members = get_recognizers(args.recognizers)
     if any(m.name not in MEMBERS for m in members):
@@ -352,6 +354,8 @@ def _budget(config: dict[str, Any]) -> str:
         budget += f", feature loss {config['features']:g}"
     if config.get("skip_gradient") is not None:
         budget += f", skip gradient γ {config['skip_gradient']:g}"
+    if config.get("dropout") is not None:
+        budget += f", feature dropout {config['dropout']:g}"
     if config.get("size_aware"):
         budget += ", size-aware ε (small faces up to ⅓ less)"
     return budget
@@ -598,6 +602,7 @@ def main() -> None:
     one.add_argument("--ssim-weight", type=float, help="weight of the SSIM shortfall (default: CloakConfig's)")
     one.add_argument("--features", type=float, help="feature-level loss: weight of the middle-layer change")
     one.add_argument("--skip-gradient", type=float, help="SGM: γ on the gradient through each residual branch")
+    one.add_argument("--dropout", type=float, help="feature dropout: fraction of each convolution's outputs dropped")
     one.add_argument("--blur", type=float, help="EOT: largest Gaussian blur σ of a copy, chip pixels")
     one.add_argument("--resize", type=float, help="lower end of the random resize factor")
     one.add_argument("--seed", type=int, default=0)

@@ -50,7 +50,7 @@ from camo.face.cloak_model import (
 from camo.face.decoys import DecoyChooser, builtin_decoy, dlib_encode, member_decoy
 from camo.face.perceptual import SSIM_WINDOW
 from camo.face.recognizers.base import FaceRecognizer, locate_faces
-from camo.face.skip_gradient import branch_gradient
+from camo.face.surrogate import surrogate
 from camo.face.verification import (
     CloakedFace,
     FaceVerdict,
@@ -221,7 +221,7 @@ def cloak(
             loss = feature_loss(loss, len(members), config.features, targeted=targeted)
         if isinstance(attacked, LookGuarded):
             loss = look_loss(loss, attacked.target, config.ssim_weight, targeted=targeted)
-        with branch_gradient(config.skip_gradient):
+        with surrogate(skip_gradient=config.skip_gradient, dropout=config.dropout, seed=config.seed):
             x_adv = run(attacked, x, label, eps, schedule, targeted=targeted, loss=loss, callback=callback)
         if isinstance(attacked, Budgeted | LookGuarded):
             x_adv = attacked.pixels(x_adv)

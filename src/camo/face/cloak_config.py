@@ -82,6 +82,10 @@ class CloakConfig:
             (0, 1] = the gradient flowing back through every residual branch of a member (dlib's ResNet, FaceNet,
             an ONNX graph's residual additions; SFace has none) is multiplied by γ, so the step follows more of what
             reaches the pixels through the shortcuts. The forward pass, and so every verdict, is unchanged.
+        dropout: feature dropout (the idea of DFANet, Zhong & Deng 2020): None = the members as they are; a
+            fraction p in (0, 0.5] = in each step every convolution of every member drops a random fraction p of its
+            outputs, so the step sees a slightly different network each time (an ensemble of ghosts of the members);
+            the cloak's references and every verification see the members themselves.
         size_aware: a face smaller than the recognizers' chips (each photo pixel stretched over several chip
             pixels) gets a budget scaled down with it, to two thirds of ``eps`` at most: on such faces the same ε
             moves more of the chip and shows more (measured on 92×112 ORL photos, bench/ENSEMBLE_FINDINGS.md).
@@ -111,6 +115,7 @@ class CloakConfig:
     ssim_weight: float = 100.0
     features: float | None = None
     skip_gradient: float | None = None
+    dropout: float | None = None
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.eps) and 0 < self.eps <= 64 / 255):
@@ -149,6 +154,8 @@ class CloakConfig:
             raise InputError(f"features must be a finite number > 0; got {self.features}")
         if self.skip_gradient is not None and not (math.isfinite(self.skip_gradient) and 0 < self.skip_gradient <= 1):
             raise InputError(f"skip_gradient must be a number in (0, 1]; got {self.skip_gradient}")
+        if self.dropout is not None and not (math.isfinite(self.dropout) and 0 < self.dropout <= 0.5):
+            raise InputError(f"dropout must be a number in (0, 0.5]; got {self.dropout}")
         if not (math.isfinite(self.blur) and 0 <= self.blur <= 20):
             raise InputError(f"blur must be a number in [0, 20] (chip pixels); got {self.blur}")
 

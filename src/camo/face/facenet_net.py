@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from camo.errors import InputError, ModelError
-from camo.face.skip_gradient import branch_input, residual_branch
+from camo.face.surrogate import branch_input, conv_output, residual_branch
 from camo.face.tf_graph import GraphDef, NodeDef, read_graph_def
 
 logger = logging.getLogger(__name__)
@@ -264,6 +264,7 @@ class TfGraphModule(nn.Module):
         self._branch: list[int | None] = [
             branch_input([produced_by.get(ref, -1) for ref in inputs]) if self._is_join(module, inputs) else None
             for module, inputs in zip(self.steps, self._inputs, strict=True)]
+        self._conv = [isinstance(module, _Conv) for module in self.steps]
 
     def _topological(self, graph: GraphDef, output_name: str) -> list[NodeDef]:
         """The non-constant nodes the output depends on, each after its inputs (constants are folded into ops)."""
@@ -421,12 +422,12 @@ class TfGraphModule(nn.Module):
         no residual join), for feature-level cloak losses."""
         values: dict[str, torch.Tensor] = {self.input_name: x}
         middle: torch.Tensor | None = None
-        for module, name, inputs, release, branch in zip(self.steps, self._names, self._inputs, self._release,
-                                                         self._branch, strict=True):
+        for module, name, inputs, release, branch, conv in zip(self.steps, self._names, self._inputs, self._release,
+                                                               self._branch, self._conv, strict=True):
             args = [values[ref] for ref in inputs]
             if branch is not None:
                 args[branch] = residual_branch(args[branch])
-            values[name] = module(*args)
+            values[name] = conv_output(module(*args)) if conv else module(*args)
             if name == self.tap_name:
                 middle = values[name]
             for ref in release:

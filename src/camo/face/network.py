@@ -32,7 +32,7 @@ from camo.face.dlib_format import (
     Relu,
     read_dlib_network,
 )
-from camo.face.skip_gradient import residual_branch
+from camo.face.surrogate import conv_output, residual_branch
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,13 @@ def _conv2d(layer: Conv) -> nn.Conv2d:
     conv = nn.Conv2d(in_ch, out_ch, (kr, kc), stride=layer.stride, padding=layer.padding)
     conv.weight = nn.Parameter(_tensor(layer.weights))
     conv.bias = nn.Parameter(_tensor(layer.bias))
+    conv.register_forward_hook(_conv_hook)
     return conv
+
+
+def _conv_hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor:
+    # Feature dropout while a cloak asks for it (camo.face.surrogate); the output itself otherwise.
+    return conv_output(output)
 
 
 class _ChannelAffine(nn.Module):

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from camo.errors import ModelError
-from camo.face.skip_gradient import branch_input, residual_branch
+from camo.face.surrogate import branch_input, conv_output, residual_branch
 
 logger = logging.getLogger(__name__)
 
@@ -685,6 +685,8 @@ class OnnxModule(nn.Module):
             if branch is not None:
                 args[branch] = residual_branch(args[branch])  # type: ignore[arg-type]
             outputs = self._run(node, args)
+            if node.op == "Conv":
+                outputs = [conv_output(outputs[0]), *outputs[1:]]
             for name, value in zip(node.outputs, outputs, strict=False):
                 values[name] = value
                 if name == self.tap_name:

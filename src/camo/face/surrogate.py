@@ -1,0 +1,106 @@
+"""How a cloak's step may see a member differently from the recognizer itself: skip gradients and feature dropout.
+
+Both aim at recognizers outside the ensemble: they keep the step from fitting the members' exact gradients.
+
+* **Skip gradients** (SGM; Wu et al., "Skip Connections Matter: On the Transferability of Adversarial Examples
+  Generated with ResNets", ICLR 2020). A residual block computes ``shortcut(x) + branch(x)``; the gradient flowing
+  back through every branch is multiplied by γ < 1 and the forward pass stays bit for bit as it is, so the step
+  follows more of the gradient that reaches the pixels through the shortcuts.
+* **Feature dropout** (the idea of DFANet; Zhong & Deng, "Towards Transferable Adversarial Attack against Deep Face
+  Recognition", 2020): every convolution's output loses a random fraction p of its values (the rest scaled by
+  1 / (1 − p)) in each forward pass with gradients, so each step sees a slightly different network drawn around the
+  member: an ensemble of ghosts for the price of one. Passes without gradients (the cloak's references and every
+  verification) see the member itself.
+
+The networks camo builds (dlib's ResNet, the FaceNet graph, any ONNX graph) call :func:`residual_branch` on the
+branch side of each residual join and :func:`conv_output` on each convolution's output; :func:`surrogate` sets γ and
+p for the code run inside it. The settings live in a context variable, so concurrent cloaks in other threads keep
+their own (γ = 1 and p = 0 are off).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+import torch
+
+from camo.errors import InputError
+
+__all__ = ["branch_input", "conv_output", "residual_branch", "surrogate"]
+
+
+@dataclass(frozen=True)
+class _View:
+    gamma: float = 1.0
+    dropout: float = 0.0
+    generator: torch.Generator | None = None
+
+
+_VIEW: ContextVar[_View] = ContextVar("camo_surrogate_view", default=_View())
+
+
+@contextmanager
+def surrogate(*, skip_gradient: float | None = None, dropout: float | None = None, seed: int = 0) -> Iterator[None]:
+    """Within the block, residual branches pass γ = ``skip_gradient`` × their gradient back, and convolutions drop
+    a fraction ``dropout`` of their outputs in passes with gradients (None = off; the dropout masks are drawn from
+    a generator seeded with ``seed``, so a cloak is reproducible).
+
+    Raises:
+        InputError: γ is not in (0, 1], or the dropout fraction not in [0, 0.5].
+    """
+    if skip_gradient is not None and not (math.isfinite(skip_gradient) and 0 < skip_gradient <= 1):
+        raise InputError(f"the skip gradient γ must be in (0, 1]; got {skip_gradient}")
+    if dropout is not None and not (math.isfinite(dropout) and 0 <= dropout <= 0.5):
+        raise InputError(f"the feature dropout fraction must be in [0, 0.5]; got {dropout}")
+    if skip_gradient is None and not dropout:
+        yield
+        return
+    generator = torch.Generator().manual_seed(seed) if dropout else None
+    token = _VIEW.set(_View(1.0 if skip_gradient is None else skip_gradient, dropout or 0.0, generator))
+    try:
+        yield
+    finally:
+        _VIEW.reset(token)
+
+
+def residual_branch(x: torch.Tensor) -> torch.Tensor:
+    """``x`` itself in the forward pass (bit for bit); in the backward pass its gradient times the current γ.
+
+    Shape: any -> the same.
+    """
+    gamma = _VIEW.get().gamma
+    if gamma == 1.0 or not x.requires_grad:
+        return x
+    frozen = x.detach()
+    # (x − frozen) is exactly zero, so the value is x's; only γ of the gradient reaches x.
+    return frozen + gamma * (x - frozen)
+
+
+def conv_output(x: torch.Tensor) -> torch.Tensor:
+    """A convolution's output with the current dropout fraction p of its values zeroed and the rest scaled by
+    1 / (1 − p), in passes with gradients only; ``x`` itself otherwise.
+
+    Shape: any -> the same.
+    """
+    view = _VIEW.get()
+    if not view.dropout or not torch.is_grad_enabled():
+        return x
+    keep = torch.rand(x.shape, generator=view.generator, dtype=x.dtype) >= view.dropout
+    return x * keep / (1.0 - view.dropout)
+
+
+def branch_input(producers: Sequence[int]) -> int:
+    """Which of a residual join's two inputs is the branch, from the positions of the steps that produce them in a
+    graph's execution order: the later one (every step of a branch runs after the block's input exists, so the
+    shortcut's producer comes first; with a computed shortcut, e.g. a projection, it is the side that ends later).
+
+    Raises:
+        InputError: not exactly two producers.
+    """
+    if len(producers) != 2:
+        raise InputError(f"a residual join adds two values; got {len(producers)}")
+    return 0 if producers[0] > producers[1] else 1
