@@ -248,6 +248,10 @@ def test_config_checks_push() -> None:
     custom = replace(PRESETS["mid"], texture=8 / 255, momentum=1.0, samples=4, jitter=3.0)
     retry = stronger(custom)
     assert retry == replace(custom, eps=PRESETS["high"].eps, steps=PRESETS["high"].steps)
+    # ... the feature loss they asked for included; low's own feature loss is low's, and mid's retry has mid's.
+    assert stronger(replace(PRESETS["mid"], features=2.0)) == replace(PRESETS["high"], features=2.0)
+    assert stronger(PRESETS["low"]) == PRESETS["mid"]
+    assert stronger(replace(PRESETS["low"], features=3.0)) == replace(PRESETS["mid"], features=3.0)
 
 
 def test_verification_counts_a_face_that_was_not_cloaked(cloaked: Any) -> None:

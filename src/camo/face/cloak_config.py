@@ -210,11 +210,17 @@ def _strength(config: CloakConfig) -> tuple[float, int, float]:
 def stronger(config: CloakConfig) -> CloakConfig | None:
     """The next stronger preset's strength (ε, steps, look target, feature loss) with every other setting of
     ``config`` kept (texture, momentum, EOT samples, decoy, seed...), or None when no preset is stronger. Presets
-    differ only in those."""
+    differ only in those. A feature-loss weight the user chose (any other than that of the preset exactly as
+    strong as ``config``) is kept too: there it is a technique the user asked for, not a step of strength."""
+    own = [p for p in (preset(name, config.mode) for name in PRESETS) if _strength(p) == _strength(config)]
+    chosen = config.features != own[0].features if own else config.features is not None
     for name in PRESETS:
         candidate = preset(name, config.mode)
         if _strength(candidate) > _strength(config):
-            return replace(config, **{key: getattr(candidate, key) for key in _STRENGTH})
+            changes = {key: getattr(candidate, key) for key in _STRENGTH}
+            if chosen:
+                changes["features"] = config.features
+            return replace(config, **changes)
     return None
 
 
