@@ -38,15 +38,13 @@ def test_a_residual_branch_keeps_its_value_and_scales_its_gradient() -> None:
 
 def test_gamma_is_checked_and_restored_after_an_error() -> None:
     for bad in (0.0, -0.5, 1.5, float("nan"), float("inf")):
-        with pytest.raises(InputError, match="skip"):
-            with surrogate(skip_gradient=bad):
-                pass
+        with pytest.raises(InputError, match="skip"), surrogate(skip_gradient=bad):
+            pass
         with pytest.raises(InputError, match="skip_gradient"):
             CloakConfig(skip_gradient=bad)
     x = torch.ones(3, requires_grad=True)
-    with pytest.raises(RuntimeError, match="inside"):
-        with surrogate(skip_gradient=0.5):
-            raise RuntimeError("inside")
+    with pytest.raises(RuntimeError, match="inside"), surrogate(skip_gradient=0.5):
+        raise RuntimeError("inside")
     (grad,) = torch.autograd.grad(residual_branch(x).sum(), x)
     assert torch.equal(grad, torch.ones(3))
 
@@ -83,9 +81,8 @@ def test_feature_dropout_drops_a_fraction_in_passes_with_gradients_only() -> Non
         assert torch.equal(conv_output(x), dropped)
     assert torch.equal(conv_output(x), x)
     for bad in (-0.1, 0.6, float("nan")):
-        with pytest.raises(InputError, match="dropout"):
-            with surrogate(dropout=bad):
-                pass
+        with pytest.raises(InputError, match="dropout"), surrogate(dropout=bad):
+            pass
     for bad in (0.0, 0.6, float("nan")):
         with pytest.raises(InputError, match="dropout"):
             CloakConfig(dropout=bad)
@@ -184,7 +181,7 @@ def test_a_skip_gradient_cloak_stays_in_its_budget_and_fools_the_member_without_
     assert skipped.verification is not None and plain.verification is not None
     # SFace has no residual joins: its gradient is untouched, and it is fooled as by the plain cloak. (dlib's own
     # margin shrinks: a skip gradient follows less of a member's own gradient, so it is a weaker white-box step.)
-    sface = [v for v in skipped.verification.recognizers if v.recognizer == "sface"][0]
+    sface = next(v for v in skipped.verification.recognizers if v.recognizer == "sface")
     assert all(face.protected for face in sface.faces)
     assert skipped.linf <= round(config.eps * 255)
     # Same seed, same forward pass: only the changed gradient can make the two cloaks differ.

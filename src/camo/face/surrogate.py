@@ -40,7 +40,8 @@ class _View:
     generator: torch.Generator | None = None
 
 
-_VIEW: ContextVar[_View] = ContextVar("camo_surrogate_view", default=_View())
+_OFF = _View()
+_VIEW: ContextVar[_View | None] = ContextVar("camo_surrogate_view", default=None)
 
 
 @contextmanager
@@ -72,7 +73,7 @@ def residual_branch(x: torch.Tensor) -> torch.Tensor:
 
     Shape: any -> the same.
     """
-    gamma = _VIEW.get().gamma
+    gamma = (_VIEW.get() or _OFF).gamma
     if gamma == 1.0 or not x.requires_grad:
         return x
     frozen = x.detach()
@@ -86,7 +87,7 @@ def conv_output(x: torch.Tensor) -> torch.Tensor:
 
     Shape: any -> the same.
     """
-    view = _VIEW.get()
+    view = _VIEW.get() or _OFF
     if not view.dropout or not torch.is_grad_enabled():
         return x
     keep = torch.rand(x.shape, generator=view.generator, dtype=x.dtype) >= view.dropout
