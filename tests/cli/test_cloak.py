@@ -153,7 +153,7 @@ def test_unknown_or_repeated_recognizers_are_one_clear_error(tmp_path: Path,
     assert not (tmp_path / "out").exists()
 
 
-def test_feature_loss_and_look_options_reach_the_config_and_a_grey_photo_stays_grey(
+def test_feature_loss_dropout_and_look_options_reach_the_config_and_a_grey_photo_stays_grey(
         photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import numpy as np
 
@@ -166,6 +166,7 @@ def test_feature_loss_and_look_options_reach_the_config_and_a_grey_photo_stays_g
     record = json.loads(capsys.readouterr().out)["photos"][0]
     config = record["cloak"]["config"]
     assert config["features"] == 2.0 and config["min_ssim"] == 0.95 and config["grey"] is True
+    assert config["dropout"] == 0.02  # low's own
     with Image.open(record["output"]) as saved:  # protected or not (then under not-protected/)
         pixels = np.asarray(saved.convert("RGB"))
     with Image.open(grey / "me.png") as original:
@@ -174,6 +175,7 @@ def test_feature_loss_and_look_options_reach_the_config_and_a_grey_photo_stays_g
     assert changed and (pixels[..., 0] == pixels[..., 1]).all() and (pixels[..., 1] == pixels[..., 2]).all()
     # 0 switches a preset's option off; the colour photo is cloaked in colour.
     main(["cloak", str(photos / "trip"), "--out", str(tmp_path / "b"), "--preset", "low", "--features", "0",
-          "--min-ssim", "0", *common])
+          "--min-ssim", "0", "--dropout", "0", *common])
     config = json.loads(capsys.readouterr().out)["photos"][0]["cloak"]["config"]
     assert config["features"] is None and config["min_ssim"] is None and config["grey"] is False
+    assert config["dropout"] is None

@@ -252,6 +252,8 @@ def test_config_checks_push() -> None:
     assert stronger(replace(PRESETS["mid"], features=2.0)) == replace(PRESETS["high"], features=2.0)
     assert stronger(PRESETS["low"]) == PRESETS["mid"]
     assert stronger(replace(PRESETS["low"], features=3.0)) == replace(PRESETS["mid"], features=3.0)
+    assert stronger(replace(PRESETS["mid"], dropout=0.05)) == replace(PRESETS["high"], dropout=0.05)
+    assert stronger(replace(PRESETS["low"], dropout=None)) == PRESETS["mid"]  # None: not low's, but mid's own
 
 
 def test_verification_counts_a_face_that_was_not_cloaked(cloaked: Any) -> None:

@@ -176,19 +176,20 @@ class CloakConfig:
 #: change blurred at σ = 2 chip pixels), which buy far more transfer to recognizers outside the ensemble per unit of
 #: visible change than a uniform ε and so can afford larger budgets; faces smaller than the chips get up to a third
 #: less (``size_aware``). "low" is the look-first preset: mid's budget with a look target (the face region's SSIM
-#: kept near 0.95) and the feature-level loss, which left-out recognizers fell for on 57 % of photos on average
-#: against 53 % without the feature loss (29 % for the former low of 16/255), at photo SSIM 0.957, in the runs that
-#: decided it; with black-and-white photos cloaked in brightness only, as now, 52 % at photo SSIM 0.953
-#: (bench/ENSEMBLE_FINDINGS.md, rounds 3 and 4). The former uniform presets (4/255 ×6, 6/255 ×7, 10/255 ×20) left a
-#: left-out FaceNet matching 75 % of photos at mid.
+#: kept near 0.95), the feature-level loss and feature dropout (each step sees random ghosts of the members): left-out
+#: recognizers fell for it on 63 % of photos on average at photo SSIM 0.954, against 52 % without the dropout and
+#: 29 % for the former low of 16/255 (bench/ENSEMBLE_FINDINGS.md, rounds 3–5). The former uniform presets (4/255 ×6,
+#: 6/255 ×7, 10/255 ×20) left a left-out FaceNet matching 75 % of photos at mid.
 PRESETS: dict[str, CloakConfig] = {
-    "low": CloakConfig(eps=24 / 255, steps=10, min_ssim=0.95, features=1.0),
+    "low": CloakConfig(eps=24 / 255, steps=10, min_ssim=0.95, features=1.0, dropout=0.02),
     "mid": CloakConfig(eps=24 / 255, steps=10),
     "high": CloakConfig(eps=32 / 255, steps=10),
 }
 
 #: What sets the presets apart; every other setting of a config is the user's.
-_STRENGTH = ("eps", "steps", "step_size", "min_ssim", "features")
+_STRENGTH = ("eps", "steps", "step_size", "min_ssim", "features", "dropout")
+#: Of those, the techniques a preset may carry: a value of the user's own is kept when --ensure retries stronger.
+_TECHNIQUES = ("features", "dropout")
 
 
 def preset(name: str, mode: CloakMode = "dodge") -> CloakConfig:
@@ -208,25 +209,24 @@ def _strength(config: CloakConfig) -> tuple[float, int, float]:
 
 
 def stronger(config: CloakConfig) -> CloakConfig | None:
-    """The next stronger preset's strength (ε, steps, look target, feature loss) with every other setting of
-    ``config`` kept (texture, momentum, EOT samples, decoy, seed...), or None when no preset is stronger. Presets
-    differ only in those. A feature-loss weight the user chose (any other than that of the preset exactly as
-    strong as ``config``) is kept too: there it is a technique the user asked for, not a step of strength."""
+    """The next stronger preset's strength (ε, steps, look target, feature loss, feature dropout) with every other
+    setting of ``config`` kept (texture, momentum, EOT samples, decoy, seed...), or None when no preset is stronger.
+    Presets differ only in those. A feature-loss weight or dropout fraction the user chose (any other than that of
+    the preset exactly as strong as ``config``) is kept too: there it is a technique the user asked for, not a step
+    of strength."""
     own = [p for p in (preset(name, config.mode) for name in PRESETS) if _strength(p) == _strength(config)]
-    chosen = config.features != own[0].features if own else config.features is not None
+    chosen = {key: getattr(config, key) for key in _TECHNIQUES
+              if (getattr(config, key) != getattr(own[0], key) if own else getattr(config, key) is not None)}
     for name in PRESETS:
         candidate = preset(name, config.mode)
         if _strength(candidate) > _strength(config):
-            changes = {key: getattr(candidate, key) for key in _STRENGTH}
-            if chosen:
-                changes["features"] = config.features
-            return replace(config, **changes)
+            return replace(config, **({key: getattr(candidate, key) for key in _STRENGTH} | chosen))
     return None
 
 
 def preset_name(config: CloakConfig) -> str:
-    """The preset whose strength (ε, steps, look target, feature loss) ``config`` has (``low``, ``mid``, ``high``), or
-    ``custom``."""
+    """The preset whose strength (ε, steps, look target, feature loss, feature dropout) ``config`` has (``low``,
+    ``mid``, ``high``), or ``custom``."""
     for name in PRESETS:
         candidate = preset(name, config.mode)
         if all(getattr(candidate, key) == getattr(config, key) for key in _STRENGTH):
