@@ -165,7 +165,7 @@ def test_feature_loss_dropout_and_look_options_reach_the_config_and_a_grey_photo
     main(["cloak", str(grey), "--out", str(tmp_path / "a"), "--preset", "low", "--features", "2", *common])
     record = json.loads(capsys.readouterr().out)["photos"][0]
     config = record["cloak"]["config"]
-    assert config["features"] == 2.0 and config["min_ssim"] == 0.95 and config["grey"] is True
+    assert config["features"] == 2.0 and config["min_ssim"] == 0.93 and config["grey"] is True
     assert config["dropout"] == 0.02  # low's own
     with Image.open(record["output"]) as saved:  # protected or not (then under not-protected/)
         pixels = np.asarray(saved.convert("RGB"))

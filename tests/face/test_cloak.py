@@ -44,12 +44,14 @@ def test_config_rejects_bad_values_and_presets_grow() -> None:
     with pytest.raises(InputError, match="steps"):
         CloakConfig(steps=0)
     low, mid, high = PRESETS["low"], PRESETS["mid"], PRESETS["high"]
-    assert low.eps <= mid.eps < high.eps and low.steps <= mid.steps <= high.steps
+    assert low.eps <= mid.eps < high.eps and mid.steps <= high.steps
     # low is mid's budget held back by a look target; mid and high spend their whole budget.
     assert low.min_ssim is not None and mid.min_ssim is None and high.min_ssim is None
     assert stronger(low) == mid and stronger(mid) == high and stronger(high) is None
-    # A stricter look target of the user's is weaker than low's: the next stronger step is low's target.
+    # A stricter look target of the user's is weaker than low's: the next stronger step is low's target. Look
+    # ranks before steps: low's 20 smaller steps under its target are weaker than mid's 10 without one.
     assert stronger(replace(mid, min_ssim=0.97)) == low
+    assert stronger(replace(mid, steps=40, min_ssim=0.95)) == low
     assert stronger(replace(low, mode="decoy")).mode == "decoy"  # type: ignore[union-attr]
     assert CloakConfig(steps=1, eps=4 / 255).effective_step_size == 4 / 255  # one-step FGSM of size ε
     assert CloakConfig() == mid  # the default configuration is the default preset
