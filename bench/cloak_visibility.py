@@ -49,7 +49,8 @@ def main() -> None:
         label = f"{name}: SSIM {verification.ssim:.3f} / face {verification.face_ssim:.3f}"
         panels.append((label, after))
         print(f"{name}: eps {config.eps * 255:.3g}/255, {config.steps} steps, smooth {config.smooth}, grey "
-              f"{config.grey}, min_ssim {config.min_ssim}, features {config.features}, dropout {config.dropout}: {verdict}, "
+              f"{config.grey}, min_ssim {config.min_ssim}, features {config.features}, dropout {config.dropout}: "
+              f"{verdict}, "
               f"SSIM photo {verification.ssim:.4f}, face region {verification.face_ssim:.4f}, "
               f"PSNR {verification.psnr:.1f} dB", file=sys.stderr)
     caption = 28
