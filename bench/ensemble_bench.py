@@ -189,7 +189,7 @@ def run(args: argparse.Namespace) -> None:
     config = replace(preset(args.preset), seed=args.seed)
     changes: dict[str, Any] = {}
     for field in ("eps", "steps", "momentum", "samples", "jitter", "noise", "texture", "floor", "cap", "smooth",
-                  "blur"):
+                  "blur", "min_ssim", "ssim_weight", "features", "skip_gradient", "dropout"):
         value = getattr(args, field)
         if value is not None:
             changes[field] = value / 255 if field in ("eps", "noise", "texture") else value
@@ -197,16 +197,6 @@ def run(args: argparse.Namespace) -> None:
         changes["resize"] = (args.resize, 1.0)
     if args.grey:
         changes["grey"] = True
-    if args.min_ssim is not None:
-        changes["min_ssim"] = args.min_ssim
-    if args.ssim_weight is not None:
-        changes["ssim_weight"] = args.ssim_weight
-    if args.features is not None:
-        changes["features"] = args.features
-    if args.skip_gradient is not None:
-        changes["skip_gradient"] = args.skip_gradient
-    if args.dropout is not None:
-        changes["dropout"] = args.dropout
     config = replace(config, **changes)
     members = get_recognizers(args.recognizers)
     if any(m.name not in MEMBERS for m in members):

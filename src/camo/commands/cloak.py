@@ -182,16 +182,13 @@ def _config(args: argparse.Namespace) -> Any:
         config = replace(config, steps=args.steps)
     if args.texture is not None:
         config = replace(config, texture=args.texture)
-    if args.smooth is not None:
-        config = replace(config, smooth=args.smooth or None)
     if args.grey:
         config = replace(config, grey=True)
-    if args.min_ssim is not None:
-        config = replace(config, min_ssim=args.min_ssim or None)
-    if args.features is not None:
-        config = replace(config, features=args.features or None)
-    if args.dropout is not None:
-        config = replace(config, dropout=args.dropout or None)
+    # Given settings replace the preset's; 0 switches the preset's setting off.
+    switchable = ("smooth", "min_ssim", "features", "dropout")
+    given: dict[str, Any] = {field: getattr(args, field) or None for field in switchable
+                             if getattr(args, field) is not None}
+    config = replace(config, **given)
     if args.decoy is not None:
         if args.mode != "decoy":
             from camo.errors import InputError
