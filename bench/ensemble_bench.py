@@ -180,6 +180,7 @@ def run(args: argparse.Namespace) -> None:
     import torch
 
     from camo.face.cloak import cloak, image_similarity, preset
+    from camo.face.cloak_config import parse_dropout
     from camo.face.recognizers import get_recognizers
     from camo.images import to_rgb_uint8
 
@@ -189,10 +190,12 @@ def run(args: argparse.Namespace) -> None:
     config = replace(preset(args.preset), seed=args.seed)
     changes: dict[str, Any] = {}
     for field in ("eps", "steps", "momentum", "samples", "jitter", "noise", "texture", "floor", "cap", "smooth",
-                  "blur", "min_ssim", "ssim_weight", "features", "skip_gradient", "dropout"):
+                  "blur", "min_ssim", "ssim_weight", "features", "skip_gradient"):
         value = getattr(args, field)
         if value is not None:
             changes[field] = value / 255 if field in ("eps", "noise", "texture") else value
+    if args.dropout is not None:
+        changes["dropout"], changes["member_dropout"] = parse_dropout(args.dropout)
     if args.resize is not None:
         changes["resize"] = (args.resize, 1.0)
     if args.grey:
@@ -346,6 +349,8 @@ def _budget(config: dict[str, Any]) -> str:
         budget += f", skip gradient γ {config['skip_gradient']:g}"
     if config.get("dropout") is not None:
         budget += f", feature dropout {config['dropout']:g}"
+    if config.get("member_dropout"):
+        budget += ", feature dropout " + " ".join(f"{name} {rate:g}" for name, rate in config["member_dropout"])
     if config.get("size_aware"):
         budget += ", size-aware ε (small faces up to ⅓ less)"
     return budget
@@ -597,7 +602,8 @@ def main() -> None:
     one.add_argument("--ssim-weight", type=float, help="weight of the SSIM shortfall (default: CloakConfig's)")
     one.add_argument("--features", type=float, help="feature-level loss: weight of the middle-layer change")
     one.add_argument("--skip-gradient", type=float, help="SGM: γ on the gradient through each residual branch")
-    one.add_argument("--dropout", type=float, help="feature dropout: fraction of each convolution's outputs dropped")
+    one.add_argument("--dropout", help="feature dropout: fraction of each convolution's outputs dropped (P, or "
+                                       "NAME=P,... per member)")
     one.add_argument("--blur", type=float, help="EOT: largest Gaussian blur σ of a copy, chip pixels")
     one.add_argument("--resize", type=float, help="lower end of the random resize factor")
     one.add_argument("--seed", type=int, default=0)

@@ -167,6 +167,9 @@ def cloak(
             raise InputError("decoy mode chooses the decoy with dlib: include dlib in the recognizers")
         if config.decoy is not None and names != ["dlib"]:
             raise InputError("a given decoy descriptor is dlib's: use it with the dlib recognizer alone")
+    unknown = sorted({name for name, _ in config.member_dropout} - set(names))
+    if unknown:
+        raise InputError(f"per-member dropout names {', '.join(unknown)}, not in the ensemble ({', '.join(names)})")
     original = to_rgb_uint8(image)
     if not config.grey and is_grey(original):
         # A black-and-white photo stays black and white: a colour cloak would tint it.
@@ -221,7 +224,8 @@ def cloak(
             loss = feature_loss(loss, len(members), config.features, targeted=targeted)
         if isinstance(attacked, LookGuarded):
             loss = look_loss(loss, attacked.target, config.ssim_weight, targeted=targeted)
-        with surrogate(skip_gradient=config.skip_gradient, dropout=config.dropout, seed=config.seed):
+        # With ghosts, each member's rate is set by DegradedDescriptors (dropout_rate) inside this block.
+        with surrogate(skip_gradient=config.skip_gradient, dropout=0.0 if config.ghosts else None, seed=config.seed):
             x_adv = run(attacked, x, label, eps, schedule, targeted=targeted, loss=loss, callback=callback)
         if isinstance(attacked, Budgeted | LookGuarded):
             x_adv = attacked.pixels(x_adv)

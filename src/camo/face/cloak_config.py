@@ -21,8 +21,8 @@ from typing import Any, Literal
 from camo.errors import InputError
 from camo.face.recognizers.dlib_resnet import DEFAULT_TOLERANCE
 
-__all__ = ["DEFAULT_ENSEMBLE", "PRESETS", "CloakConfig", "CloakMode", "StepCallback", "preset", "preset_name",
-           "stronger"]
+__all__ = ["DEFAULT_ENSEMBLE", "PRESETS", "CloakConfig", "CloakMode", "StepCallback", "parse_dropout", "preset",
+           "preset_name", "stronger"]
 
 
 CloakMode = Literal["dodge", "decoy"]
@@ -86,6 +86,10 @@ class CloakConfig:
             fraction p in (0, 0.5] = in each step every convolution of every member drops a random fraction p of its
             outputs, so the step sees a slightly different network each time (an ensemble of ghosts of the members);
             the cloak's references and every verification see the members themselves.
+        member_dropout: per-member dropout fractions, ``(("facenet", 0.05), ...)``, each replacing ``dropout`` for
+            the member of that name (members not named keep ``dropout``): networks differ in how far a fraction
+            moves their descriptor, so each can get the largest rate at which its ghosts still recognise the
+            person (bench/ghost_calibration.py; measured in bench/ENSEMBLE_FINDINGS.md, round 6).
         size_aware: a face smaller than the recognizers' chips (each photo pixel stretched over several chip
             pixels) gets a budget scaled down with it, to two thirds of ``eps`` at most: on such faces the same ε
             moves more of the chip and shows more (measured on 92×112 ORL photos, bench/ENSEMBLE_FINDINGS.md).
@@ -116,6 +120,7 @@ class CloakConfig:
     features: float | None = None
     skip_gradient: float | None = None
     dropout: float | None = None
+    member_dropout: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.eps) and 0 < self.eps <= 64 / 255):
@@ -156,8 +161,23 @@ class CloakConfig:
             raise InputError(f"skip_gradient must be a number in (0, 1]; got {self.skip_gradient}")
         if self.dropout is not None and not (math.isfinite(self.dropout) and 0 < self.dropout <= 0.5):
             raise InputError(f"dropout must be a number in (0, 0.5]; got {self.dropout}")
+        names = [name for name, _ in self.member_dropout]
+        if len(set(names)) != len(names) or any(not name for name in names):
+            raise InputError(f"member_dropout names each member once; got {', '.join(names) or 'an empty name'}")
+        for name, rate in self.member_dropout:
+            if not (math.isfinite(rate) and 0 <= rate <= 0.5):
+                raise InputError(f"member_dropout: {name}'s fraction must be in [0, 0.5]; got {rate}")
         if not (math.isfinite(self.blur) and 0 <= self.blur <= 20):
             raise InputError(f"blur must be a number in [0, 20] (chip pixels); got {self.blur}")
+
+    def dropout_for(self, member: str) -> float | None:
+        """The dropout fraction the cloak's step uses for the member of this name (None = none)."""
+        return dict(self.member_dropout).get(member, self.dropout)
+
+    @property
+    def ghosts(self) -> bool:
+        """Whether any member is seen through feature dropout."""
+        return bool(self.dropout) or any(rate > 0 for _, rate in self.member_dropout)
 
     @property
     def effective_step_size(self) -> float:
@@ -188,9 +208,34 @@ PRESETS: dict[str, CloakConfig] = {
 }
 
 #: What sets the presets apart; every other setting of a config is the user's.
-_STRENGTH = ("eps", "steps", "step_size", "min_ssim", "features", "dropout")
+_STRENGTH = ("eps", "steps", "step_size", "min_ssim", "features", "dropout", "member_dropout")
 #: Of those, the techniques a preset may carry: a value of the user's own is kept when --ensure retries stronger.
-_TECHNIQUES = ("features", "dropout")
+_TECHNIQUES = ("features", "dropout", "member_dropout")
+
+
+def parse_dropout(text: str) -> tuple[float | None, tuple[tuple[str, float], ...]]:
+    """``--dropout``'s value as (``dropout``, ``member_dropout``): ``"0.02"`` (every member),
+    ``"dlib=0.02,facenet=0.05"`` (per member) or both, ``"0.02,facenet=0.05"`` (the named members their own, the rest
+    the plain number). 0 is off: ``"0"`` gives (None, ()).
+
+    Raises:
+        InputError: a part that is neither a number nor NAME=number, or two plain numbers.
+    """
+    common: float | None = None
+    members: list[tuple[str, float]] = []
+    for part in (p.strip() for p in text.split(",")):
+        name, _, value = part.rpartition("=")
+        try:
+            rate = float(value)
+        except ValueError:
+            raise InputError(f"--dropout takes P or NAME=P,...; cannot read {part!r}") from None
+        if not name:
+            if common is not None:
+                raise InputError(f"--dropout takes one plain fraction (the rest NAME=P); got {text!r}")
+            common = rate
+        else:
+            members.append((name.strip(), rate))
+    return (common or None), tuple(members)
 
 
 def preset(name: str, mode: CloakMode = "dodge") -> CloakConfig:

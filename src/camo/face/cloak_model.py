@@ -32,6 +32,7 @@ from camo.face.align import ChipGeometry
 from camo.face.cloak_config import CloakConfig
 from camo.face.perceptual import ssim
 from camo.face.recognizers.base import FaceRecognizer, crop_tensor
+from camo.face.surrogate import dropout_rate
 
 __all__ = ["Budgeted", "DegradedDescriptors", "LookGuarded", "crop_tensor", "decoy_loss", "dodge_loss", "feature_loss",
            "gaussian_blur", "look_loss", "member_slices", "texture_budget"]
@@ -105,9 +106,11 @@ class DegradedDescriptors(nn.Module):
             reach = self.config.jitter * geometry.scale
             moved = [geometry.translated(dx * reach, dy * reach) for dx, dy in shifts]
             if self._features is None:
-                outputs.append(member.descriptor(batch, moved))
+                with dropout_rate(self.config.dropout_for(member.name)):
+                    outputs.append(member.descriptor(batch, moved))
                 continue
-            descriptors, middle = member.descriptor_and_features(batch, moved)
+            with dropout_rate(self.config.dropout_for(member.name)):
+                descriptors, middle = member.descriptor_and_features(batch, moved)
             outputs.append(descriptors)
             reference = self._features[index]
             changes.append((middle - reference).flatten(1).norm(dim=1) / reference.flatten(1).norm(dim=1))

@@ -24,13 +24,13 @@ import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from camo.errors import InputError
 
-__all__ = ["branch_input", "conv_output", "residual_branch", "surrogate"]
+__all__ = ["branch_input", "conv_output", "dropout_rate", "residual_branch", "surrogate"]
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,9 @@ _VIEW: ContextVar[_View | None] = ContextVar("camo_surrogate_view", default=None
 @contextmanager
 def surrogate(*, skip_gradient: float | None = None, dropout: float | None = None, seed: int = 0) -> Iterator[None]:
     """Within the block, residual branches pass γ = ``skip_gradient`` × their gradient back, and convolutions drop
-    a fraction ``dropout`` of their outputs in passes with gradients (None = off; the dropout masks are drawn from
-    a generator seeded with ``seed``, so a cloak is reproducible).
+    a fraction ``dropout`` of their outputs in passes with gradients (None = off; 0 = none, but
+    :func:`dropout_rate` may give a member its own; the dropout masks are drawn from a generator seeded with
+    ``seed``, so a cloak is reproducible).
 
     Raises:
         InputError: γ is not in (0, 1], or the dropout fraction not in [0, 0.5].
@@ -57,11 +58,33 @@ def surrogate(*, skip_gradient: float | None = None, dropout: float | None = Non
         raise InputError(f"the skip gradient γ must be in (0, 1]; got {skip_gradient}")
     if dropout is not None and not (math.isfinite(dropout) and 0 <= dropout <= 0.5):
         raise InputError(f"the feature dropout fraction must be in [0, 0.5]; got {dropout}")
-    if skip_gradient is None and not dropout:
+    if skip_gradient is None and dropout is None:
         yield
         return
-    generator = torch.Generator().manual_seed(seed) if dropout else None
+    generator = torch.Generator().manual_seed(seed) if dropout is not None else None
     token = _VIEW.set(_View(1.0 if skip_gradient is None else skip_gradient, dropout or 0.0, generator))
+    try:
+        yield
+    finally:
+        _VIEW.reset(token)
+
+
+@contextmanager
+def dropout_rate(rate: float | None) -> Iterator[None]:
+    """Within the block, convolutions drop a fraction ``rate`` of their outputs instead of the surrounding
+    :func:`surrogate`'s (None = the surrounding rate): how each member of an ensemble gets its own rate. Outside a
+    :func:`surrogate` with dropout (which owns the masks' generator) it changes nothing.
+
+    Raises:
+        InputError: the rate is not in [0, 0.5].
+    """
+    if rate is not None and not (math.isfinite(rate) and 0 <= rate <= 0.5):
+        raise InputError(f"the feature dropout fraction must be in [0, 0.5]; got {rate}")
+    view = _VIEW.get()
+    if rate is None or view is None or view.generator is None:
+        yield
+        return
+    token = _VIEW.set(replace(view, dropout=rate))
     try:
         yield
     finally:
