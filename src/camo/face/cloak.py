@@ -167,9 +167,6 @@ def cloak(
             raise InputError("decoy mode chooses the decoy with dlib: include dlib in the recognizers")
         if config.decoy is not None and names != ["dlib"]:
             raise InputError("a given decoy descriptor is dlib's: use it with the dlib recognizer alone")
-    unknown = sorted({name for name, _ in config.member_dropout} - set(names))
-    if unknown:
-        raise InputError(f"per-member dropout names {', '.join(unknown)}, not in the ensemble ({', '.join(names)})")
     original = to_rgb_uint8(image)
     if not config.grey and is_grey(original):
         # A black-and-white photo stays black and white: a colour cloak would tint it.

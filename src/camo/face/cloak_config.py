@@ -87,9 +87,9 @@ class CloakConfig:
             outputs, so the step sees a slightly different network each time (an ensemble of ghosts of the members);
             the cloak's references and every verification see the members themselves.
         member_dropout: per-member dropout fractions, ``(("facenet", 0.05), ...)``, each replacing ``dropout`` for
-            the member of that name (members not named keep ``dropout``): networks differ in how far a fraction
-            moves their descriptor, so each can get the largest rate at which its ghosts still recognise the
-            person (bench/ghost_calibration.py; measured in bench/ENSEMBLE_FINDINGS.md, round 6).
+            the member of that name (members not named keep ``dropout``; names not in the ensemble are unused):
+            networks differ in how far a fraction moves their descriptor, so each can get the largest rate at which
+            its ghosts still recognise the person (bench/ghost_calibration.py; bench/ENSEMBLE_FINDINGS.md, round 6).
         size_aware: a face smaller than the recognizers' chips (each photo pixel stretched over several chip
             pixels) gets a budget scaled down with it, to two thirds of ``eps`` at most: on such faces the same ε
             moves more of the chip and shows more (measured on 92×112 ORL photos, bench/ENSEMBLE_FINDINGS.md).
