@@ -150,6 +150,12 @@ def test_unknown_or_repeated_recognizers_are_one_clear_error(tmp_path: Path,
     assert "named twice" in capsys.readouterr().err
     assert main(["cloak", str(photo), "--out", str(tmp_path / "out"), "--recognizer", str(tmp_path / "x.onnx")]) == 1
     assert "x.onnx" in capsys.readouterr().err
+    # A per-recognizer dropout rate for one not in the ensemble is a typo or a mix-up: said before any work.
+    assert main(["cloak", str(photo), "--out", str(tmp_path / "out"), "--recognizers", "dlib",
+                 "--dropout", "facnet=0.05"]) == 1
+    assert "--dropout names facnet, not in the ensemble (dlib)" in capsys.readouterr().err
+    assert main(["cloak", str(photo), "--out", str(tmp_path / "out"), "--dropout", "much"]) == 1
+    assert "--dropout takes P or NAME=P" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
@@ -175,7 +181,7 @@ def test_feature_loss_dropout_and_look_options_reach_the_config_and_a_grey_photo
     assert changed and (pixels[..., 0] == pixels[..., 1]).all() and (pixels[..., 1] == pixels[..., 2]).all()
     # 0 switches a preset's option off; the colour photo is cloaked in colour.
     main(["cloak", str(photos / "trip"), "--out", str(tmp_path / "b"), "--preset", "low", "--features", "0",
-          "--min-ssim", "0", "--dropout", "0", *common])
+          "--min-ssim", "0", "--dropout", "0.01,dlib=0.03", *common])
     config = json.loads(capsys.readouterr().out)["photos"][0]["cloak"]["config"]
     assert config["features"] is None and config["min_ssim"] is None and config["grey"] is False
-    assert config["dropout"] is None
+    assert config["dropout"] == 0.01 and config["member_dropout"] == [["dlib", 0.03]]

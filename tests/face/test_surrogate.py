@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from camo.errors import InputError
-from camo.face.cloak_config import PRESETS, CloakConfig
-from camo.face.surrogate import branch_input, conv_output, residual_branch, surrogate
+from camo.face.cloak_config import PRESETS, CloakConfig, parse_dropout
+from camo.face.surrogate import branch_input, conv_output, dropout_rate, residual_branch, surrogate
 from tests.face.test_recognizers import _recognizer
 from tests.support import shared
 
@@ -187,3 +187,61 @@ def test_a_skip_gradient_cloak_stays_in_its_budget_and_fools_the_member_without_
     # Same seed, same forward pass: only the changed gradient can make the two cloaks differ.
     assert not np.array_equal(skipped.pixels, plain.pixels)
     assert skipped.config.skip_gradient == 0.5
+
+
+def test_a_member_gets_its_own_dropout_rate_inside_the_cloaks_block_only() -> None:
+    x = torch.ones(400, 50)
+    with surrogate(dropout=0.0, seed=1):
+        assert torch.equal(conv_output(x), x)  # 0: no dropout of its own ...
+        with dropout_rate(0.3):  # ... but a member may have a rate
+            zeros = float((conv_output(x) == 0).float().mean())
+            with dropout_rate(None):  # None keeps the surrounding rate
+                assert float((conv_output(x) == 0).float().mean()) > 0.25
+        assert torch.equal(conv_output(x), x)  # restored on leaving
+    assert 0.27 < zeros < 0.33, zeros
+    # Outside a cloak's block (no generator for the masks) a member's rate changes nothing.
+    with dropout_rate(0.3):
+        assert torch.equal(conv_output(x), x)
+    for bad in (-0.1, 0.6, float("nan")):
+        with pytest.raises(InputError, match="dropout"), dropout_rate(bad):
+            pass
+
+
+def test_per_member_rates_are_checked_read_and_kept_by_retries() -> None:
+    config = CloakConfig(dropout=0.02, member_dropout=(("facenet", 0.05), ("sface", 0.0)))
+    assert (config.dropout_for("dlib"), config.dropout_for("facenet"), config.dropout_for("sface")) == (0.02, 0.05, 0)
+    assert config.ghosts and CloakConfig(member_dropout=(("dlib", 0.01),)).ghosts
+    assert not CloakConfig().ghosts and not CloakConfig(member_dropout=(("dlib", 0.0),)).ghosts
+    for bad in ((("dlib", 0.6),), (("dlib", float("nan")),), (("dlib", 0.1), ("dlib", 0.2)), (("", 0.1),)):
+        with pytest.raises(InputError, match="member_dropout"):
+            CloakConfig(member_dropout=bad)
+    assert parse_dropout("0.02") == (0.02, ())
+    assert parse_dropout("0") == (None, ())
+    assert parse_dropout("dlib=0.02, facenet=0.05") == (None, (("dlib", 0.02), ("facenet", 0.05)))
+    assert parse_dropout("0.01,sface=0.05") == (0.01, (("sface", 0.05),))
+    for bad in ("x", "dlib=", "0.1,0.2", "facenet=high"):
+        with pytest.raises(InputError, match="dropout"):
+            parse_dropout(bad)
+    from camo.face.cloak_config import stronger
+
+    rates = (("dlib", 0.02), ("facenet", 0.05))
+    assert stronger(replace(PRESETS["mid"], member_dropout=rates)) == replace(PRESETS["high"], member_dropout=rates)
+
+
+def test_equal_member_rates_are_the_common_rate_bit_for_bit(dlib_module: Any) -> None:
+    from camo.face.cloak import cloak
+    from camo.face.recognizers import get_recognizers
+
+    photo = shared("faces", "face_recognition_examples", "examples", "obama.jpg")
+    members = list(get_recognizers("dlib"))
+    config = replace(PRESETS["mid"], steps=2, samples=1)
+    common = cloak(photo, recognizers=members, config=replace(config, dropout=0.05), verify_result=False)
+    named = cloak(photo, recognizers=members, config=replace(config, member_dropout=(("dlib", 0.05),)),
+                  verify_result=False)
+    other = cloak(photo, recognizers=members, config=replace(config, dropout=0.05, member_dropout=(("dlib", 0.2),)),
+                  verify_result=False)
+    unused = cloak(photo, recognizers=members, config=replace(config, dropout=0.05, member_dropout=(("sface", 0.2),)),
+                   verify_result=False)
+    assert np.array_equal(common.pixels, named.pixels)
+    assert np.array_equal(common.pixels, unused.pixels)  # a rate for a recognizer not in the ensemble is unused
+    assert not np.array_equal(common.pixels, other.pixels)  # the member's own rate replaces the common one

@@ -79,12 +79,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
                              "between two people count about as much as its match boundary; with the look target "
                              "it raised the share of photos left-out recognizers miss from 53 %% to 57 %%, "
                              "bench/ENSEMBLE_FINDINGS.md round 4; 0 = off; default: the preset's, 1 for low)")
-    parser.add_argument("--dropout", type=float, metavar="P",
+    parser.add_argument("--dropout", metavar="P|NAME=P,...",
                         help="feature dropout: each step sees random ghosts of the recognizers (every convolution "
                              "drops a fraction P of its outputs), so the cloak fits them less exactly and reaches "
                              "recognizers outside the ensemble more often (under the look target: 52 %% → 63 %% of "
-                             "photos on average, bench/ENSEMBLE_FINDINGS.md round 5); verification always uses the "
-                             "recognizers themselves; 0 = off; default: the preset's, 0.02 for low)")
+                             "photos on average, bench/ENSEMBLE_FINDINGS.md round 5); a rate per recognizer with "
+                             "e.g. dlib=0.02,facenet=0.05,sface=0.05 (the largest rates at which each one's ghosts "
+                             "still know the person); verification always uses the recognizers themselves; 0 = off; "
+                             "default: the preset's, 0.02 for low)")
     parser.add_argument("--steps", type=int, help="attack steps (1 = one-step FGSM; overrides the preset)")
     parser.add_argument("--recognizers", default="dlib,facenet,sface", metavar="A,B,...",
                         help="the ensemble to cloak against and verify with: dlib, facenet, sface, all "
@@ -173,6 +175,7 @@ def _config(args: argparse.Namespace) -> Any:
 
     from camo.errors import NoFaceError
     from camo.face.cloak import dlib_encode, preset
+    from camo.face.cloak_config import parse_dropout
     from camo.face.recognizer import Recognizer
 
     config = replace(preset(args.preset, args.mode), seed=args.seed)
@@ -185,9 +188,11 @@ def _config(args: argparse.Namespace) -> Any:
     if args.grey:
         config = replace(config, grey=True)
     # Given settings replace the preset's; 0 switches the preset's setting off.
-    switchable = ("smooth", "min_ssim", "features", "dropout")
+    switchable = ("smooth", "min_ssim", "features")
     given: dict[str, Any] = {field: getattr(args, field) or None for field in switchable
                              if getattr(args, field) is not None}
+    if args.dropout is not None:
+        given["dropout"], given["member_dropout"] = parse_dropout(args.dropout)
     config = replace(config, **given)
     if args.decoy is not None:
         if args.mode != "decoy":
@@ -271,6 +276,12 @@ def run(args: argparse.Namespace) -> int:
 
         refuse_inputs(args.report, protect)
     members = recognizers_from(args)
+    unknown = [name for name, _ in config.member_dropout if name not in {m.name for m in members}]
+    if unknown:
+        from camo.errors import InputError
+
+        raise InputError(f"--dropout names {', '.join(unknown)}, not in the ensemble "
+                         f"({', '.join(m.name for m in members)})")
     # One chooser for the whole run: every photo of a person is pulled towards the same identity.
     decoys = DecoyChooser() if args.mode == "decoy" and config.decoy is None else None
     screen = console()
@@ -312,6 +323,7 @@ def run(args: argparse.Namespace) -> int:
         look = "" if config.min_ssim is None else f", look target SSIM {config.min_ssim:g}"
         look += "" if config.features is None else f", feature loss {config.features:g}"
         look += "" if config.dropout is None else f", feature dropout {config.dropout:g}"
+        look += "".join(f", {name} dropout {rate:g}" for name, rate in config.member_dropout)
         table = Table(title=f"cloak ({args.mode}, ε = {config.eps * 255:.3g}/255, {config.steps} steps{look}): each "
                             "recognizer's verdict on each saved file (distance to the original face; protected "
                             "only when every recognizer agrees)")
