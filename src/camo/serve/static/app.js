@@ -48,7 +48,7 @@ function presetNote() {
   $("preset-note").textContent = `ε = ${p.eps_255}/255 (no pixel changes by more than ${p.eps_255} grey levels), ` +
     `${p.steps} steps` + (p.min_ssim ? `, held back to keep the face's SSIM near ${p.min_ssim} (look first)` : "") +
     (p.features ? ", also changing what the recognizers see at their middle layers" : "") +
-    (p.dropout ? ", made on randomly thinned copies of the recognizers so it fits them less exactly" : "") +
+    (p.dropout || Object.keys(p.member_dropout || {}).length ? ", made on randomly thinned copies of the recognizers so it fits them less exactly" : "") +
     ". Each saved file is checked by the recognizer itself.";
 }
 $("preset").addEventListener("change", presetNote);
