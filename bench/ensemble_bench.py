@@ -176,18 +176,11 @@ def colour_change(original: np.ndarray, changed: np.ndarray) -> dict[str, float]
     return {"luma": round(float(np.abs(luma).mean()), 3), "chroma": round(float(np.hypot(cb, cr).mean()), 3)}
 
 
-def run(args: argparse.Namespace) -> None:
-    import torch
-
-    from camo.face.cloak import cloak, image_similarity, preset
+def config_from(args: argparse.Namespace) -> Any:
+    """The preset with the settings given on the command line (``add_config_options``)."""
+    from camo.face.cloak import preset
     from camo.face.cloak_config import parse_dropout
-    from camo.face.recognizers import get_recognizers
-    from camo.images import to_rgb_uint8
 
-    torch.set_num_threads(1)
-    recognizers = evaluators()
-    gallery = clean_gallery(recognizers)
-    config = replace(preset(args.preset), seed=args.seed)
     changes: dict[str, Any] = {}
     for field in ("eps", "steps", "momentum", "samples", "jitter", "noise", "texture", "floor", "cap", "smooth",
                   "blur", "min_ssim", "ssim_weight", "features", "skip_gradient"):
@@ -200,7 +193,20 @@ def run(args: argparse.Namespace) -> None:
         changes["resize"] = (args.resize, 1.0)
     if args.grey:
         changes["grey"] = True
-    config = replace(config, **changes)
+    return replace(preset(args.preset), seed=args.seed, **changes)
+
+
+def run(args: argparse.Namespace) -> None:
+    import torch
+
+    from camo.face.cloak import cloak, image_similarity
+    from camo.face.recognizers import get_recognizers
+    from camo.images import to_rgb_uint8
+
+    torch.set_num_threads(1)
+    recognizers = evaluators()
+    gallery = clean_gallery(recognizers)
+    config = config_from(args)
     members = get_recognizers(args.recognizers)
     if any(m.name not in MEMBERS for m in members):
         raise SystemExit("the ensemble may hold only built-in recognizers (the validation recognizer never enters)")
@@ -250,12 +256,13 @@ def speed(args: argparse.Namespace) -> None:
 
     import torch
 
-    from camo.face.cloak import cloak_photo, preset
+    from camo.face.cloak import cloak_photo
     from camo.face.recognizers import get_recognizers
     from camo.images import to_rgb_uint8
 
     torch.set_num_threads(1)
     members = get_recognizers(args.recognizers)
+    config = config_from(args)
     paths = [p for p in sorted({str(path) for _, path in candidate_photos() if path.suffix != ".pgm"})]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -268,8 +275,7 @@ def speed(args: argparse.Namespace) -> None:
                 continue
             load = os.getloadavg()[0]
             wall, cpu = time.perf_counter(), time.process_time()
-            record = cloak_photo(path, Path(tmp) / "out.png", recognizers=members, config=preset(args.preset),
-                                 ensure=True)
+            record = cloak_photo(path, Path(tmp) / "out.png", recognizers=members, config=config, ensure=True)
             rows.append({"path": path, "pixels": int(pixels.shape[0] * pixels.shape[1]),
                          "faces": 0 if record.result is None else len(record.result.faces),
                          "wall_s": round(time.perf_counter() - wall, 2),
@@ -277,8 +283,9 @@ def speed(args: argparse.Namespace) -> None:
                          "protected": record.protected, "load": round(load, 2)})
             print(rows[-1], file=sys.stderr, flush=True)
             RAW.mkdir(parents=True, exist_ok=True)
-            (RAW / f"speed-{args.preset}.json.txt").write_text(json.dumps({
-                "command": " ".join(sys.argv), "recognizers": args.recognizers, "rows": rows,
+            (RAW / f"speed-{args.name or args.preset}.json.txt").write_text(json.dumps({
+                "command": " ".join(sys.argv), "recognizers": args.recognizers, "config": config.to_dict(),
+                "rows": rows,
                 "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}, indent=1))
 
 
@@ -580,6 +587,31 @@ def _configurations(complete: dict[str, Any], k: int) -> list[str]:
     return [*lines, ""]
 
 
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """The settings ``run`` and ``speed`` may change from the preset (read back by ``config_from``)."""
+    parser.add_argument("--eps", type=float, help="in /255")
+    parser.add_argument("--steps", type=int)
+    parser.add_argument("--momentum", type=float)
+    parser.add_argument("--samples", type=int)
+    parser.add_argument("--jitter", type=float)
+    parser.add_argument("--noise", type=float, help="in /255")
+    parser.add_argument("--texture", type=float, help="perceptual budget: full ε where the local σ ≥ this (/255)")
+    parser.add_argument("--cap", type=float, help="dodge: a member's distance ÷ threshold stops counting above this")
+    parser.add_argument("--floor", type=float, help="perceptual budget: the smallest fraction of ε")
+    parser.add_argument("--smooth", type=float, help="low-frequency cloak: Gaussian σ of the change, chip pixels")
+    parser.add_argument("--grey", action="store_true", help="brightness-only change (no colour cast)")
+    parser.add_argument("--min-ssim", type=float,
+                        help="look target: face-region SSIM below this is paid for in the loss")
+    parser.add_argument("--ssim-weight", type=float, help="weight of the SSIM shortfall (default: CloakConfig's)")
+    parser.add_argument("--features", type=float, help="feature-level loss: weight of the middle-layer change")
+    parser.add_argument("--skip-gradient", type=float, help="SGM: γ on the gradient through each residual branch")
+    parser.add_argument("--dropout", help="feature dropout: fraction of each convolution's outputs dropped (P, or "
+                                          "NAME=P,... per member)")
+    parser.add_argument("--blur", type=float, help="EOT: largest Gaussian blur σ of a copy, chip pixels")
+    parser.add_argument("--resize", type=float, help="lower end of the random resize factor")
+    parser.add_argument("--seed", type=int, default=0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -587,35 +619,18 @@ def main() -> None:
     one.add_argument("--name", required=True)
     one.add_argument("--preset", default="mid")
     one.add_argument("--recognizers", default="dlib,facenet,sface")
-    one.add_argument("--eps", type=float, help="in /255")
-    one.add_argument("--steps", type=int)
-    one.add_argument("--momentum", type=float)
-    one.add_argument("--samples", type=int)
-    one.add_argument("--jitter", type=float)
-    one.add_argument("--noise", type=float, help="in /255")
-    one.add_argument("--texture", type=float, help="perceptual budget: full ε where the local σ ≥ this (/255)")
-    one.add_argument("--cap", type=float, help="dodge: a member's distance ÷ threshold stops counting above this")
-    one.add_argument("--floor", type=float, help="perceptual budget: the smallest fraction of ε")
-    one.add_argument("--smooth", type=float, help="low-frequency cloak: Gaussian σ of the change, chip pixels")
-    one.add_argument("--grey", action="store_true", help="brightness-only change (no colour cast)")
-    one.add_argument("--min-ssim", type=float, help="look target: face-region SSIM below this is paid for in the loss")
-    one.add_argument("--ssim-weight", type=float, help="weight of the SSIM shortfall (default: CloakConfig's)")
-    one.add_argument("--features", type=float, help="feature-level loss: weight of the middle-layer change")
-    one.add_argument("--skip-gradient", type=float, help="SGM: γ on the gradient through each residual branch")
-    one.add_argument("--dropout", help="feature dropout: fraction of each convolution's outputs dropped (P, or "
-                                       "NAME=P,... per member)")
-    one.add_argument("--blur", type=float, help="EOT: largest Gaussian blur σ of a copy, chip pixels")
-    one.add_argument("--resize", type=float, help="lower end of the random resize factor")
-    one.add_argument("--seed", type=int, default=0)
+    add_config_options(one)
     one.add_argument("--limit", type=int, default=0)
     one.add_argument("--match", help="only photos whose path contains this (e.g. orl_att_faces)")
     one.add_argument("--quick", action="store_true", help="skip the 50 %% downscale channel")
     one.set_defaults(func=run)
     sub.add_parser("table").set_defaults(func=table)
     fast = sub.add_parser("speed")
+    fast.add_argument("--name", help="results in bench/raw/ensemble/speed-NAME.json.txt (default: the preset)")
     fast.add_argument("--preset", default="mid")
     fast.add_argument("--recognizers", default="dlib,facenet,sface")
     fast.add_argument("--limit", type=int, default=0)
+    add_config_options(fast)
     fast.set_defaults(func=speed)
     large = sub.add_parser("big")
     large.add_argument("--preset", default="mid")
