@@ -183,7 +183,7 @@ def config_from(args: argparse.Namespace) -> Any:
 
     changes: dict[str, Any] = {}
     for field in ("eps", "steps", "momentum", "samples", "jitter", "noise", "texture", "floor", "cap", "smooth",
-                  "blur", "min_ssim", "ssim_weight", "features", "skip_gradient"):
+                  "blur", "min_ssim", "ssim_weight", "features", "skip_gradient", "margin"):
         value = getattr(args, field)
         if value is not None:
             changes[field] = value / 255 if field in ("eps", "noise", "texture") else value
@@ -199,7 +199,8 @@ def config_from(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> None:
     import torch
 
-    from camo.face.cloak import cloak, image_similarity
+    from camo.face.cloak import cloak, image_similarity, shortfall
+    from camo.face.cloak_config import preset_name, stronger
     from camo.face.recognizers import get_recognizers
     from camo.images import to_rgb_uint8
 
@@ -220,7 +221,17 @@ def run(args: argparse.Namespace) -> None:
             continue
         original = to_rgb_uint8(entry["path"])
         load = os.getloadavg()[0]
-        result = cloak(original, recognizers=members, config=config, verify_result=False)
+        result = cloak(original, recognizers=members, config=config, verify_result=config.margin is not None)
+        attempts = [(preset_name(result.config), result.verification)]
+        # With a margin, what --ensure does: stronger presets while a member is inside the margin (members only).
+        while result.verification is not None and shortfall(result.verification, result.config) is not None:
+            following = stronger(result.config)
+            if following is None:
+                break
+            seconds = result.seconds
+            result = cloak(original, recognizers=members, config=following, verify_result=True)
+            result = replace(result, seconds=seconds + result.seconds)
+            attempts.append((preset_name(following), result.verification))
         t0 = time.perf_counter()
         channels = {"png": result.pixels, "jpeg85": jpeg(result.pixels, 85), "down50": downscale(result.pixels, 0.5)}
         verdicts = {}
@@ -236,7 +247,9 @@ def run(args: argparse.Namespace) -> None:
                      "verify_seconds": round(verify_seconds, 3), "load": round(load, 2),
                      "ssim": similarity["ssim"], "face_ssim": similarity["face_ssim"], "psnr": similarity["psnr"],
                      "face_luma_change": colour["luma"], "face_chroma_change": colour["chroma"],
-                     "grey": result.config.grey, "verdicts": verdicts})
+                     "grey": result.config.grey, "verdicts": verdicts,
+                     **({} if config.margin is None else {"attempts": [
+                         {"preset": name, "margin": None if v is None else v.margin} for name, v in attempts]})})
         meta["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         RAW.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({**meta, "rows": rows}, indent=1))
@@ -520,7 +533,9 @@ _LABELS = {"mid": "former mid (uniform 6/255 ×7)", "high-perceptual": "former h
            "r5-low-do2": "round-4 low + feature dropout 0.02", "r5-mid-do2": "mid + feature dropout 0.02",
            "r5-low-do2-s4": "round-4 low + dropout, 4 EOT copies", "r5-low-do2-k20": "round-4 low + dropout, 20 steps",
            "r5-g93": "low (target 0.93, 20 steps, feature loss 1, dropout 0.02)",
-           "r5-g91": "low with target 0.91"}
+           "r5-g91": "low with target 0.91",
+           "r6-p": "low with dropout per member (dlib 0.02, FaceNet 0.05, SFace 0.05)",
+           "r6-p1": "low with dropout per member, 1 EOT copy"}
 
 
 def _configurations(complete: dict[str, Any], k: int) -> list[str]:
@@ -607,6 +622,8 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip-gradient", type=float, help="SGM: γ on the gradient through each residual branch")
     parser.add_argument("--dropout", help="feature dropout: fraction of each convolution's outputs dropped (P, or "
                                           "NAME=P,... per member)")
+    parser.add_argument("--margin", type=float, help="retry at the next stronger preset while a member's distance "
+                                                     "is below this × its threshold (what --ensure does)")
     parser.add_argument("--blur", type=float, help="EOT: largest Gaussian blur σ of a copy, chip pixels")
     parser.add_argument("--resize", type=float, help="lower end of the random resize factor")
     parser.add_argument("--seed", type=int, default=0)

@@ -96,6 +96,20 @@ def test_ensure_retries_a_weak_setting_and_says_so(photos: Path, tmp_path: Path,
     assert status == (0 if record["protected"] else 3)
 
 
+def test_a_margin_retries_a_protected_photo_until_the_members_are_far_enough(
+        photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    # 3 × dlib's threshold is beyond what any preset reaches: every stronger preset is tried, and the notes say why.
+    status = main(["cloak", str(photos / "trip"), "--out", str(out), "--steps", "2", "--margin", "3", "--json",
+                   "--recognizers", "dlib"])
+    record = json.loads(capsys.readouterr().out)["photos"][0]
+    assert record["cloak"]["config"]["margin"] == 3.0
+    assert record["attempts"] == 3 and record["preset"] == "high"
+    assert record["notes"][0].startswith("margin ") and "< 3 at custom; retried with mid" in record["notes"][0]
+    assert "retried with high" in record["notes"][1] and "at the strongest preset (high)" in record["notes"][2]
+    assert status == (0 if record["protected"] else 3)
+
+
 def test_no_ensure_keeps_the_first_result_apart_when_still_matched(photos: Path, tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"

@@ -448,3 +448,28 @@ def test_look_target_settings_are_checked() -> None:
                 {"ssim_weight": float("inf")}):
         with pytest.raises(InputError, match=next(iter(bad))):
             CloakConfig(**bad)  # type: ignore[arg-type]
+
+
+def test_a_margin_asks_every_member_to_be_that_far_beyond_its_threshold() -> None:
+    from camo.face.cloak import shortfall
+    from camo.face.verification import FaceVerdict, RecognizerVerdict, Verification
+
+    def verification(dlib: float | None, sface: float, uncloaked: int = 0) -> Verification:
+        verdicts = (RecognizerVerdict("dlib", "euclidean", 0.6, (FaceVerdict((0, 0, 9, 9), dlib, dlib is None
+                                                                             or dlib > 0.6),)),
+                    RecognizerVerdict("sface", "cosine", 0.5, (FaceVerdict((0, 0, 9, 9), sface, sface > 0.5),)))
+        return Verification(verdicts, 1, 30.0, 0.99, 25.0, 0.9, uncloaked)
+
+    plain, sure = CloakConfig(), CloakConfig(margin=1.4)
+    assert shortfall(verification(0.9, 0.8), plain) is None and shortfall(verification(0.9, 0.8), sure) is None
+    # Protected by both (0.78 > 0.6), but dlib only 1.3 × its threshold away.
+    assert shortfall(verification(0.78, 0.8), plain) is None
+    assert shortfall(verification(0.78, 0.8), sure) == "margin 1.30 < 1.4"
+    assert shortfall(verification(0.5, 0.8), sure) == "matched by dlib"
+    assert shortfall(verification(0.9, 0.8, uncloaked=1), plain) == "matched by an uncloaked face"
+    assert shortfall(verification(None, 0.8), sure) is None  # dlib finds no face: sface's 1.6 decides
+    for bad in (0.5, 3.5, float("nan")):
+        with pytest.raises(InputError, match="margin"):
+            CloakConfig(margin=bad)
+    # A retry keeps the margin: it is how sure the user wants to be, not a preset's strength.
+    assert stronger(replace(PRESETS["low"], margin=1.4)) == replace(PRESETS["mid"], margin=1.4)

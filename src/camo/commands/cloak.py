@@ -105,6 +105,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
     parser.add_argument("--ensure", action=argparse.BooleanOptionalAction, default=True,
                         help="retry a photo that a recognizer still matches with the next stronger preset, and say so "
                              "(default: on; --no-ensure keeps the first result)")
+    parser.add_argument("--margin", type=float, metavar="M",
+                        help="with --ensure, a photo is done only when every recognizer's distance from the original "
+                             "is at least M × its threshold (e.g. 1.4), not just beyond it: the farther the members "
+                             "are pushed, the more often recognizers outside the ensemble miss the photo too "
+                             "(bench/ENSEMBLE_FINDINGS.md round 6); 0 = off; default: the preset's)")
     parser.add_argument("--jpeg-check", type=int, metavar="Q",
                         help="also verify a JPEG re-encode of each saved file at quality Q (e.g. 85)")
     parser.add_argument("--copy-unprotected", action="store_true",
@@ -188,7 +193,7 @@ def _config(args: argparse.Namespace) -> Any:
     if args.grey:
         config = replace(config, grey=True)
     # Given settings replace the preset's; 0 switches the preset's setting off.
-    switchable = ("smooth", "min_ssim", "features")
+    switchable = ("smooth", "min_ssim", "features", "margin")
     given: dict[str, Any] = {field: getattr(args, field) or None for field in switchable
                              if getattr(args, field) is not None}
     if args.dropout is not None:

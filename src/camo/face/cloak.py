@@ -79,6 +79,7 @@ __all__ = [
     "gaussian_blur",
     "image_similarity",
     "preset",
+    "shortfall",
     "stronger",
     "texture_budget",
     "verify",
@@ -251,6 +252,18 @@ def cloak(
     return result
 
 
+def shortfall(verification: Verification, config: CloakConfig) -> str | None:
+    """Why ``--ensure`` should retry a cloak at a stronger preset (None = done): a member still matches, a face was
+    left uncloaked, or (with ``config.margin``) a member's distance is inside the margin."""
+    if not verification.protected:
+        return "matched by " + (", ".join(r.recognizer for r in verification.recognizers if not r.protected)
+                                or "an uncloaked face")
+    margin = verification.margin
+    if config.margin is not None and margin is not None and margin < config.margin:
+        return f"margin {margin:.2f} < {config.margin:g}"
+    return None
+
+
 @dataclass(frozen=True)
 class CloakedPhoto:
     """One photo through :func:`cloak_photo`: where it went and dlib's verdict on the saved file.
@@ -375,14 +388,14 @@ def cloak_photo(
                          "detector")
             quick, attempts = False, attempts - 1
             continue
-        if verification.protected or not ensure:
+        reason = shortfall(verification, current)
+        if reason is None or not ensure:
             break
         following = stronger(current)
         if following is None:
-            notes.append(f"still matched at the strongest preset ({preset_name(current)})")
+            notes.append(f"{reason} at the strongest preset ({preset_name(current)})")
             break
-        matching = ", ".join(r.recognizer for r in verification.recognizers if not r.protected) or "uncloaked face"
-        notes.append(f"matched by {matching} at {preset_name(current)}; retried with {preset_name(following)}")
+        notes.append(f"{reason} at {preset_name(current)}; retried with {preset_name(following)}")
         current = following
     jpeg_verification = None
     if jpeg_check is not None:

@@ -90,6 +90,11 @@ class CloakConfig:
             the member of that name (members not named keep ``dropout``; names not in the ensemble are unused):
             networks differ in how far a fraction moves their descriptor, so each can get the largest rate at which
             its ghosts still recognise the person (bench/ghost_calibration.py; bench/ENSEMBLE_FINDINGS.md, round 6).
+        margin: how sure ``--ensure`` must be: None = a photo is done once no member matches it; a number m ≥ 1 =
+            done only once every member's distance from the original face is at least m × its threshold, else
+            retried at the next stronger preset. Distance beyond the match boundary on the members is what predicts
+            that recognizers outside the ensemble miss the photo too (bench/ENSEMBLE_FINDINGS.md, round 6), so
+            photos that need more get more and the others keep the lighter cloak.
         size_aware: a face smaller than the recognizers' chips (each photo pixel stretched over several chip
             pixels) gets a budget scaled down with it, to two thirds of ``eps`` at most: on such faces the same ε
             moves more of the chip and shows more (measured on 92×112 ORL photos, bench/ENSEMBLE_FINDINGS.md).
@@ -121,6 +126,7 @@ class CloakConfig:
     skip_gradient: float | None = None
     dropout: float | None = None
     member_dropout: tuple[tuple[str, float], ...] = ()
+    margin: float | None = None
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.eps) and 0 < self.eps <= 64 / 255):
@@ -167,6 +173,8 @@ class CloakConfig:
         for name, rate in self.member_dropout:
             if not (math.isfinite(rate) and 0 <= rate <= 0.5):
                 raise InputError(f"member_dropout: {name}'s fraction must be in [0, 0.5]; got {rate}")
+        if self.margin is not None and not (math.isfinite(self.margin) and 1 <= self.margin <= 3):
+            raise InputError(f"margin must be a number in [1, 3] (× each recognizer's threshold); got {self.margin}")
         if not (math.isfinite(self.blur) and 0 <= self.blur <= 20):
             raise InputError(f"blur must be a number in [0, 20] (chip pixels); got {self.blur}")
 
