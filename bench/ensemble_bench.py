@@ -535,7 +535,8 @@ _LABELS = {"mid": "former mid (uniform 6/255 ×7)", "high-perceptual": "former h
            "r5-g93": "low (target 0.93, 20 steps, feature loss 1, dropout 0.02)",
            "r5-g91": "low with target 0.91",
            "r6-p": "low with dropout per member (dlib 0.02, FaceNet 0.05, SFace 0.05)",
-           "r6-p1": "low with dropout per member, 1 EOT copy"}
+           "r6-p1": "low with dropout per member, 1 EOT copy",
+           "r6-m1": "low + margin 1.4 (retries at mid, high)", "r6-m2": "low, 1 EOT copy + margin 1.4"}
 
 
 def _configurations(complete: dict[str, Any], k: int) -> list[str]:
