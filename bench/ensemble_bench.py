@@ -273,7 +273,7 @@ def speed(args: argparse.Namespace) -> None:
     from camo.face.recognizers import get_recognizers
     from camo.images import to_rgb_uint8
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     members = get_recognizers(args.recognizers)
     config = config_from(args)
     paths = [p for p in sorted({str(path) for _, path in candidate_photos() if path.suffix != ".pgm"})]
@@ -297,7 +297,8 @@ def speed(args: argparse.Namespace) -> None:
             print(rows[-1], file=sys.stderr, flush=True)
             RAW.mkdir(parents=True, exist_ok=True)
             (RAW / f"speed-{args.name or args.preset}.json.txt").write_text(json.dumps({
-                "command": " ".join(sys.argv), "recognizers": args.recognizers, "config": config.to_dict(),
+                "command": " ".join(sys.argv), "recognizers": args.recognizers, "threads": args.threads,
+                "config": config.to_dict(),
                 "rows": rows,
                 "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}, indent=1))
 
@@ -536,7 +537,8 @@ _LABELS = {"mid": "former mid (uniform 6/255 ×7)", "high-perceptual": "former h
            "r5-g91": "low with target 0.91",
            "r6-p": "low with dropout per member (dlib 0.02, FaceNet 0.05, SFace 0.05)",
            "r6-p1": "low with dropout per member, 1 EOT copy",
-           "r6-m1": "low + margin 1.4 (retries at mid, high)", "r6-m2": "low, 1 EOT copy + margin 1.4"}
+           "r6-m1": "low + margin 1.4 (retries at mid, high)", "r6-m2": "low, 1 EOT copy + margin 1.4",
+           "r6-h": "D-low + margin 1.25 (retries at low, mid, high)"}
 
 
 def _configurations(complete: dict[str, Any], k: int) -> list[str]:
@@ -648,6 +650,8 @@ def main() -> None:
     fast.add_argument("--preset", default="mid")
     fast.add_argument("--recognizers", default="dlib,facenet,sface")
     fast.add_argument("--limit", type=int, default=0)
+    fast.add_argument("--threads", type=int, default=1,
+                      help="torch threads (1: CPU seconds are an idle machine's wall time; 2: this machine's cores)")
     add_config_options(fast)
     fast.set_defaults(func=speed)
     large = sub.add_parser("big")
