@@ -23,7 +23,7 @@ def test_health_options_page_and_docs(client: Any) -> None:
     # What the page's note on each preset reads: the look target, feature loss and dropout where the preset has them.
     low, mid = options["presets"]["low"]["dodge"], options["presets"]["mid"]["dodge"]
     assert low["min_ssim"] and low["features"] and low["dropout"]
-    assert mid["min_ssim"] is None and mid["features"] is None and mid["dropout"] is None
+    assert mid["min_ssim"] is None and mid["features"] is None and mid["dropout"] is None and mid["margin"] is None
     assert {"mnist", "imagenet"} <= set(options["lab"]["models"]) and "fgsm" in options["lab"]["methods"]
     page = client.get("/")
     assert page.status_code == 200 and "/static/app.js" in page.text

@@ -49,7 +49,9 @@ function presetNote() {
     `${p.steps} steps` + (p.min_ssim ? `, held back to keep the face's SSIM near ${p.min_ssim} (look first)` : "") +
     (p.features ? ", also changing what the recognizers see at their middle layers" : "") +
     (p.dropout || Object.keys(p.member_dropout || {}).length ? ", made on randomly thinned copies of the recognizers so it fits them less exactly" : "") +
-    ". Each saved file is checked by the recognizer itself.";
+    ". Each saved file is checked by the recognizer itself" +
+    (p.margin ? `; with "ensure", a photo whose recognizers are not yet ${p.margin} × their match distance away is ` +
+      "cloaked again, stronger" : "") + ".";
 }
 $("preset").addEventListener("change", presetNote);
 $("mode").addEventListener("change", presetNote);
