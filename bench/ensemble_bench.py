@@ -372,6 +372,8 @@ def _budget(config: dict[str, Any]) -> str:
         budget += f", feature dropout {config['dropout']:g}"
     if config.get("member_dropout"):
         budget += ", feature dropout " + " ".join(f"{name} {rate:g}" for name, rate in config["member_dropout"])
+    if config.get("margin") is not None:
+        budget += f", margin {config['margin']:g} (photos retried at stronger presets as --ensure does)"
     if config.get("size_aware"):
         budget += ", size-aware ε (small faces up to ⅓ less)"
     return budget
