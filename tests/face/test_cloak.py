@@ -47,11 +47,14 @@ def test_config_rejects_bad_values_and_presets_grow() -> None:
     assert low.eps <= mid.eps < high.eps and mid.steps <= high.steps
     # low is mid's budget held back by a look target; mid and high spend their whole budget.
     assert low.min_ssim is not None and mid.min_ssim is None and high.min_ssim is None
-    assert stronger(low) == mid and stronger(mid) == high and stronger(high) is None
+    # low's margin goes with its retries: a photo low leaves too near a member is retried at mid, then high.
+    assert low.margin is not None and mid.margin is None and high.margin is None
+    assert stronger(low) == replace(mid, margin=low.margin) and stronger(mid) == high and stronger(high) is None
     # A stricter look target of the user's is weaker than low's: the next stronger step is low's target. Look
-    # ranks before steps: low's 20 smaller steps under its target are weaker than mid's 10 without one.
-    assert stronger(replace(mid, min_ssim=0.97)) == low
-    assert stronger(replace(mid, steps=40, min_ssim=0.95)) == low
+    # ranks before steps: low's 20 smaller steps under its target are weaker than mid's 10 without one. (The margin
+    # is how sure the user asked to be, not a strength: a config without one gets none.)
+    assert stronger(replace(mid, min_ssim=0.97)) == replace(low, margin=None)
+    assert stronger(replace(mid, steps=40, min_ssim=0.95)) == replace(low, margin=None)
     assert stronger(replace(low, mode="decoy")).mode == "decoy"  # type: ignore[union-attr]
     assert CloakConfig(steps=1, eps=4 / 255).effective_step_size == 4 / 255  # one-step FGSM of size ε
     assert CloakConfig() == mid  # the default configuration is the default preset
@@ -252,10 +255,12 @@ def test_config_checks_push() -> None:
     assert retry == replace(custom, eps=PRESETS["high"].eps, steps=PRESETS["high"].steps)
     # ... the feature loss they asked for included; low's own feature loss is low's, and mid's retry has mid's.
     assert stronger(replace(PRESETS["mid"], features=2.0)) == replace(PRESETS["high"], features=2.0)
-    assert stronger(PRESETS["low"]) == PRESETS["mid"]
-    assert stronger(replace(PRESETS["low"], features=3.0)) == replace(PRESETS["mid"], features=3.0)
+    low_margin = PRESETS["low"].margin
+    assert stronger(PRESETS["low"]) == replace(PRESETS["mid"], margin=low_margin)
+    assert stronger(replace(PRESETS["low"], features=3.0)) == replace(PRESETS["mid"], features=3.0, margin=low_margin)
     assert stronger(replace(PRESETS["mid"], dropout=0.05)) == replace(PRESETS["high"], dropout=0.05)
-    assert stronger(replace(PRESETS["low"], dropout=None)) == PRESETS["mid"]  # None: not low's, but mid's own
+    # None: not low's, but mid's own
+    assert stronger(replace(PRESETS["low"], dropout=None, margin=None)) == PRESETS["mid"]
 
 
 def test_verification_counts_a_face_that_was_not_cloaked(cloaked: Any) -> None:

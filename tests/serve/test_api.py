@@ -22,7 +22,7 @@ def test_health_options_page_and_docs(client: Any) -> None:
     assert set(options["presets"]) == {"low", "mid", "high"} and options["modes"] == ["dodge", "decoy"]
     # What the page's note on each preset reads: the look target, feature loss and dropout where the preset has them.
     low, mid = options["presets"]["low"]["dodge"], options["presets"]["mid"]["dodge"]
-    assert low["min_ssim"] and low["features"] and low["dropout"]
+    assert low["min_ssim"] and low["features"] and low["dropout"] and low["margin"]
     assert mid["min_ssim"] is None and mid["features"] is None and mid["dropout"] is None and mid["margin"] is None
     assert {"mnist", "imagenet"} <= set(options["lab"]["models"]) and "fgsm" in options["lab"]["methods"]
     page = client.get("/")

@@ -52,8 +52,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
     parser.add_argument("--preset", choices=["low", "mid", "high"], default="mid",
                         help="strength of the low-frequency cloak: low = mid's 24/255 held back by a look target "
                              "(--min-ssim 0.93), with the feature loss (--features 1), feature dropout (--dropout "
-                             "0.02) and 20 smaller steps; mid 24/255 and high 32/255, 10 steps each (default: mid; "
-                             "docs/cloak-presets.png shows how each looks at 1:1)")
+                             "0.02) and 20 smaller steps, and photos whose recognizers are not 1.3 × their "
+                             "thresholds away retried at mid, then high (--margin 1.3); mid 24/255 and high 32/255, "
+                             "10 steps each (default: mid; docs/cloak-presets.png shows how each looks at 1:1)")
     parser.add_argument("--eps", type=parse_eps, help="L∞ budget in pixels, e.g. 24/255 (overrides the preset)")
     parser.add_argument("--texture", type=parse_eps, metavar="SIGMA",
                         help="perceptual budget: each pixel gets ε × min(1, local contrast / SIGMA), at least a "
@@ -112,7 +113,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
                              "outside the ensemble miss the photo too: --preset low --margin 1.4 raised left-out "
                              "recognizers from 69 %% to 82 %% of photos and the validation recognizer from 67 %% to "
                              "92 %%, at photo SSIM 0.945 instead of 0.962, cloaking 16 of 36 photos again "
-                             "(bench/ENSEMBLE_FINDINGS.md round 6); 0 = off; default: the preset's)")
+                             "(bench/ENSEMBLE_FINDINGS.md round 6); 0 = off; default: the preset's, 1.3 for low)")
     parser.add_argument("--jpeg-check", type=int, metavar="Q",
                         help="also verify a JPEG re-encode of each saved file at quality Q (e.g. 85)")
     parser.add_argument("--copy-unprotected", action="store_true",
@@ -332,6 +333,7 @@ def run(args: argparse.Namespace) -> int:
         look += "" if config.features is None else f", feature loss {config.features:g}"
         look += "" if config.dropout is None else f", feature dropout {config.dropout:g}"
         look += "".join(f", {name} dropout {rate:g}" for name, rate in config.member_dropout)
+        look += "" if config.margin is None or not args.ensure else f", retried below margin {config.margin:g}"
         table = Table(title=f"cloak ({args.mode}, ε = {config.eps * 255:.3g}/255, {config.steps} steps{look}): each "
                             "recognizer's verdict on each saved file (distance to the original face; protected "
                             "only when every recognizer agrees)")
