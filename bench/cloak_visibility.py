@@ -28,7 +28,7 @@ def main() -> None:
     import matplotlib.cbook
     import torch
 
-    from camo.face.cloak import PRESETS, cloak
+    from camo.face.cloak import PRESETS, cloak_ensured
     from camo.face.cloak_report import native_crops
     from camo.face.recognizers import get_recognizers
     from camo.images import to_rgb_uint8
@@ -39,9 +39,12 @@ def main() -> None:
     panels: list[tuple[str, np.ndarray]] = []
     settings = [*PRESETS.items(), ("mid --grey", replace(PRESETS["mid"], grey=True))]
     for name, config in settings:
-        result = cloak(photo, recognizers=members, config=config)
+        # What a user gets: with low's margin, --ensure may cloak the face again at a stronger preset.
+        result, attempts = cloak_ensured(photo, recognizers=members, config=config)
         verification = result.verification
         assert verification is not None
+        if len(attempts) > 1:
+            name = f"{name} → {attempts[-1][0]}"
         before, after = native_crops(result, CROP)
         if not panels:
             panels.append(("original", before))

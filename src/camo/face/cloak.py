@@ -74,6 +74,7 @@ __all__ = [
     "Verification",
     "builtin_decoy",
     "cloak",
+    "cloak_ensured",
     "cloak_photo",
     "dlib_encode",
     "gaussian_blur",
@@ -262,6 +263,29 @@ def shortfall(verification: Verification, config: CloakConfig) -> str | None:
     if config.margin is not None and margin is not None and margin < config.margin:
         return f"margin {margin:.2f} < {config.margin:g}"
     return None
+
+
+def cloak_ensured(image: ImageSource, *, recognizers: Sequence[FaceRecognizer], config: CloakConfig,
+                  ) -> tuple[CloakResult, list[tuple[str, Verification]]]:
+    """What ``--ensure`` does, on pixels: :func:`cloak`, then again at each stronger preset while :func:`shortfall`
+    finds a reason (a member still matches, or one is inside ``config.margin``). :func:`cloak_photo` does the same
+    with the saved file.
+
+    Returns:
+        The last result (its ``seconds`` those of every attempt) and each attempt's (preset name, verification).
+    """
+    result = cloak(image, recognizers=recognizers, config=config)
+    assert result.verification is not None
+    attempts = [(preset_name(result.config), result.verification)]
+    while shortfall(result.verification, result.config) is not None:
+        following = stronger(result.config)
+        if following is None:
+            break
+        again = cloak(image, recognizers=recognizers, config=following)
+        assert again.verification is not None
+        attempts.append((preset_name(following), again.verification))
+        result = replace(again, seconds=result.seconds + again.seconds)
+    return result, attempts
 
 
 @dataclass(frozen=True)
