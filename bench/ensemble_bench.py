@@ -187,6 +187,8 @@ def config_from(args: argparse.Namespace) -> Any:
         value = getattr(args, field)
         if value is not None:
             changes[field] = value / 255 if field in ("eps", "noise", "texture") else value
+    if changes.get("margin") == 0:
+        changes["margin"] = None  # 0 = no margin, as camo cloak's --margin 0
     if args.dropout is not None:
         changes["dropout"], changes["member_dropout"] = parse_dropout(args.dropout)
     if args.resize is not None:
@@ -622,7 +624,7 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dropout", help="feature dropout: fraction of each convolution's outputs dropped (P, or "
                                           "NAME=P,... per member)")
     parser.add_argument("--margin", type=float, help="retry at the next stronger preset while a member's distance "
-                                                     "is below this × its threshold (what --ensure does)")
+                                                     "is below this × its threshold (what --ensure does; 0 = off)")
     parser.add_argument("--blur", type=float, help="EOT: largest Gaussian blur σ of a copy, chip pixels")
     parser.add_argument("--resize", type=float, help="lower end of the random resize factor")
     parser.add_argument("--seed", type=int, default=0)
