@@ -112,7 +112,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
                              "next stronger preset. The farther the recognizers are pushed, the more often ones "
                              "outside the ensemble miss the photo too: low's margin 1.3 raised left-out "
                              "recognizers from 69 %% to 79 %% of photos and the validation recognizer from 67 %% to "
-                             "86 %% (after JPEG 72 %% to 92 %%), at photo SSIM 0.950 instead of 0.962, cloaking 13 "
+                             "86 %% (after JPEG 72 %% to 92 %%), at photo SSIM 0.9496 instead of 0.962, cloaking 13 "
                              "of 36 photos again "
                              "(bench/ENSEMBLE_FINDINGS.md round 6); 0 = off; default: the preset's, 1.3 for low)")
     parser.add_argument("--jpeg-check", type=int, metavar="Q",
