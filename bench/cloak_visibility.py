@@ -28,7 +28,8 @@ def main() -> None:
     import matplotlib.cbook
     import torch
 
-    from camo.face.cloak import PRESETS, cloak, cloak_ensured
+    from camo.face.cloak import PRESETS, cloak_ensured
+    from camo.face.cloak_config import preset_name
     from camo.face.cloak_report import native_crops
     from camo.face.recognizers import get_recognizers
     from camo.images import to_rgb_uint8
@@ -41,16 +42,16 @@ def main() -> None:
     for name, config in settings:
         # What a user gets: with low's margin, --ensure may cloak the face again at a stronger preset; then the
         # first attempt is shown too (what --margin 0 gives).
-        result, attempts = cloak_ensured(photo, recognizers=members, config=config)
+        attempts = cloak_ensured(photo, recognizers=members, config=config)
+        first, result = attempts[0], attempts[-1]
         if len(attempts) > 1:
-            first = cloak(photo, recognizers=members, config=config)
             assert first.verification is not None
             original, first_crop = native_crops(first, CROP)
             if not panels:
                 panels.append(("original", original))
             panels.append((f"{name}, 1st try: SSIM {first.verification.ssim:.3f} / face "
                            f"{first.verification.face_ssim:.3f}", first_crop))
-            name = f"{name} -> {attempts[-1][0]}"
+            name = f"{name} -> {preset_name(result.config)}"
         verification = result.verification
         assert verification is not None
         before, after = native_crops(result, CROP)

@@ -202,6 +202,7 @@ def run(args: argparse.Namespace) -> None:
     import torch
 
     from camo.face.cloak import cloak, cloak_ensured, image_similarity
+    from camo.face.cloak_config import preset_name
     from camo.face.recognizers import get_recognizers
     from camo.images import to_rgb_uint8
 
@@ -223,9 +224,10 @@ def run(args: argparse.Namespace) -> None:
         original = to_rgb_uint8(entry["path"])
         load = os.getloadavg()[0]
         if config.margin is None:  # one attempt: the benchmark measures a setting, not --ensure
-            result, attempts = cloak(original, recognizers=members, config=config, verify_result=False), []
+            attempts = [cloak(original, recognizers=members, config=config, verify_result=False)]
         else:  # with a margin, what --ensure does (the members alone decide)
-            result, attempts = cloak_ensured(original, recognizers=members, config=config)
+            attempts = cloak_ensured(original, recognizers=members, config=config)
+        result, seconds = attempts[-1], sum(attempt.seconds for attempt in attempts)
         t0 = time.perf_counter()
         channels = {"png": result.pixels, "jpeg85": jpeg(result.pixels, 85), "down50": downscale(result.pixels, 0.5)}
         verdicts = {}
@@ -237,20 +239,21 @@ def run(args: argparse.Namespace) -> None:
         similarity = image_similarity(original, result.pixels)
         colour = colour_change(original, result.pixels)
         rows.append({"path": str(entry["path"]), "person": entry["person"], "pixels": int(original.shape[0] *
-                     original.shape[1]), "cloak_seconds": round(result.seconds, 3),
+                     original.shape[1]), "cloak_seconds": round(seconds, 3),
                      "verify_seconds": round(verify_seconds, 3), "load": round(load, 2),
                      "ssim": similarity["ssim"], "face_ssim": similarity["face_ssim"], "psnr": similarity["psnr"],
                      "face_luma_change": colour["luma"], "face_chroma_change": colour["chroma"],
                      "grey": result.config.grey, "verdicts": verdicts,
                      **({} if config.margin is None else {"attempts": [
-                         {"preset": name, "margin": v.margin} for name, v in attempts]})})
+                         {"preset": preset_name(a.config), "margin": a.verification and a.verification.margin}
+                         for a in attempts]})})
         meta["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         RAW.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({**meta, "rows": rows}, indent=1))
         strict = {n: v["strict"] for n, v in verdicts["png"].items()}
         # EdgeFace's verdict is left out of the progress line: it is read from the table, after a run has decided.
         shown = {n: v for n, v in strict.items() if n in MEMBERS}
-        print(f"[{index + 1}/{len(gallery)}] {entry['path'].name} {result.seconds:.1f}s ssim "
+        print(f"[{index + 1}/{len(gallery)}] {entry['path'].name} {seconds:.1f}s ssim "
               f"{similarity['ssim']:.3f}/{similarity['face_ssim']:.3f} strict png {shown}", file=sys.stderr,
               flush=True)
 

@@ -482,15 +482,18 @@ def test_a_margin_asks_every_member_to_be_that_far_beyond_its_threshold() -> Non
 
 def test_cloak_ensured_retries_on_pixels_as_ensure_does(dlib_module: Any) -> None:
     from camo.face.cloak import cloak_ensured
+    from camo.face.cloak_config import preset_name
     from camo.face.recognizers import get_recognizers
 
     members = list(get_recognizers("dlib"))
     # 3 × the threshold is beyond every preset: each stronger one is tried, and the last is returned.
     config = replace(PRESETS["mid"], steps=2, samples=1, margin=3.0)
-    result, attempts = cloak_ensured(_photo(), recognizers=members, config=config)
-    assert [name for name, _ in attempts] == ["custom", "mid", "high"]
+    attempts = cloak_ensured(_photo(), recognizers=members, config=config)
+    assert [preset_name(a.config) for a in attempts] == ["custom", "mid", "high"]
+    result = attempts[-1]
     assert result.config.eps == PRESETS["high"].eps and result.config.margin == 3.0
-    assert result.verification is attempts[-1][1] and all(v.margin is not None and v.margin < 3 for _, v in attempts)
+    assert all(a.verification is not None and a.verification.margin is not None and a.verification.margin < 3
+               for a in attempts)
     # Without a margin, a protected first attempt is the only one.
-    plain, once = cloak_ensured(_photo(), recognizers=members, config=replace(PRESETS["mid"], samples=1))
-    assert len(once) == 1 and (plain.verification is not None and plain.verification.protected)
+    once = cloak_ensured(_photo(), recognizers=members, config=replace(PRESETS["mid"], samples=1))
+    assert len(once) == 1 and (once[0].verification is not None and once[0].verification.protected)

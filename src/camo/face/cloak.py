@@ -266,26 +266,21 @@ def shortfall(verification: Verification, config: CloakConfig) -> str | None:
 
 
 def cloak_ensured(image: ImageSource, *, recognizers: Sequence[FaceRecognizer], config: CloakConfig,
-                  ) -> tuple[CloakResult, list[tuple[str, Verification]]]:
+                  ) -> list[CloakResult]:
     """What ``--ensure`` does, on pixels: :func:`cloak`, then again at each stronger preset while :func:`shortfall`
     finds a reason (a member still matches, or one is inside ``config.margin``). :func:`cloak_photo` does the same
     with the saved file.
 
     Returns:
-        The last result (its ``seconds`` those of every attempt) and each attempt's (preset name, verification).
+        Every attempt's result, verified, in order: the last is what ``--ensure`` keeps.
     """
-    result = cloak(image, recognizers=recognizers, config=config)
-    assert result.verification is not None
-    attempts = [(preset_name(result.config), result.verification)]
-    while shortfall(result.verification, result.config) is not None:
-        following = stronger(result.config)
+    attempts = [cloak(image, recognizers=recognizers, config=config)]
+    while (verification := attempts[-1].verification) is not None and shortfall(verification, attempts[-1].config):
+        following = stronger(attempts[-1].config)
         if following is None:
             break
-        again = cloak(image, recognizers=recognizers, config=following)
-        assert again.verification is not None
-        attempts.append((preset_name(following), again.verification))
-        result = replace(again, seconds=result.seconds + again.seconds)
-    return result, attempts
+        attempts.append(cloak(image, recognizers=recognizers, config=following))
+    return attempts
 
 
 @dataclass(frozen=True)
