@@ -105,11 +105,10 @@ class DegradedDescriptors(nn.Module):
         for index, (member, geometry) in enumerate(zip(self.members, self.geometries, strict=True)):
             reach = self.config.jitter * geometry.scale
             moved = [geometry.translated(dx * reach, dy * reach) for dx, dy in shifts]
-            if self._features is None:
-                with dropout_rate(self.config.dropout_for(member.name)):
-                    outputs.append(member.descriptor(batch, moved))
-                continue
             with dropout_rate(self.config.dropout_for(member.name)):
+                if self._features is None:
+                    outputs.append(member.descriptor(batch, moved))
+                    continue
                 descriptors, middle = member.descriptor_and_features(batch, moved)
             outputs.append(descriptors)
             reference = self._features[index]
