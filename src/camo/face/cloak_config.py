@@ -206,7 +206,7 @@ class CloakConfig:
 #: less (``size_aware``). "low" is the look-first preset: mid's budget held back by a look target (the face region's
 #: SSIM kept near 0.93), with the feature-level loss, feature dropout (each step sees random ghosts of the members)
 #: and 20 smaller steps, which follow the target from above; with ``--ensure`` a photo whose members are not yet
-#: 1.3 × their thresholds away (``margin``) is cloaked again at mid, then high (about a fifth of photos): left-out
+#: 1.3 × their thresholds away (``margin``) is cloaked again at mid, then high (a fifth to a third of photos): left-out
 #: recognizers fell for it on 79 % of photos on average at photo SSIM 0.954, against 69 % without the margin, 52 % for
 #: round 4's low (target 0.95, 10 steps, no dropout) and 29 % for the former low of 16/255, and mid's 75 % at 0.913
 #: (bench/ENSEMBLE_FINDINGS.md, rounds 3–6). The former uniform presets (4/255 ×6, 6/255 ×7, 10/255 ×20) left a
