@@ -183,7 +183,7 @@ def config_from(args: argparse.Namespace) -> Any:
 
     changes: dict[str, Any] = {}
     for field in ("eps", "steps", "momentum", "samples", "jitter", "noise", "texture", "floor", "cap", "smooth",
-                  "blur", "min_ssim", "ssim_weight", "features", "skip_gradient", "margin"):
+                  "blur", "min_ssim", "photo_ssim", "ssim_weight", "features", "skip_gradient", "margin"):
         value = getattr(args, field)
         if value is not None:
             changes[field] = value / 255 if field in ("eps", "noise", "texture") else value
@@ -361,6 +361,8 @@ def _budget(config: dict[str, Any]) -> str:
         budget += ", grey (brightness only)"
     if config.get("min_ssim") is not None:
         budget += f", SSIM target {config['min_ssim']:g} (weight {config['ssim_weight']:g})"
+    if config.get("photo_ssim") is not None:
+        budget += f", photo SSIM target {config['photo_ssim']:g}"
     if config.get("features") is not None:
         budget += f", feature loss {config['features']:g}"
     if config.get("skip_gradient") is not None:
@@ -621,6 +623,7 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grey", action="store_true", help="brightness-only change (no colour cast)")
     parser.add_argument("--min-ssim", type=float,
                         help="look target: face-region SSIM below this is paid for in the loss")
+    parser.add_argument("--photo-ssim", type=float, help="look target over the whole photo (faces filling it)")
     parser.add_argument("--ssim-weight", type=float, help="weight of the SSIM shortfall (default: CloakConfig's)")
     parser.add_argument("--features", type=float, help="feature-level loss: weight of the middle-layer change")
     parser.add_argument("--skip-gradient", type=float, help="SGM: γ on the gradient through each residual branch")

@@ -448,9 +448,43 @@ def test_a_look_target_spends_less_of_the_face_ssim(dlib_module: Any) -> None:
     assert after > before + 0.25 * (0.97 - before), (before, after)
 
 
+def test_a_photo_look_target_binds_only_where_the_faces_fill_the_photo() -> None:
+    config = CloakConfig(min_ssim=0.93, photo_ssim=0.95)
+    # A face crop that is the whole photo (92×112 ORL) is held to the photo's target.
+    assert config.crop_target((112, 92), [(112, 92)]) == pytest.approx(0.95)
+    # A face in a corner of a large photo: the photo allows the crop far less than the face's own target.
+    assert config.crop_target((1000, 1500), [(300, 250)]) == 0.93
+    # Between: the crop may lose the photo's allowance spread over its windows; two faces share it.
+    photo = CloakConfig(photo_ssim=0.95)
+    assert photo.crop_target((206, 206), [(150, 150)]) == pytest.approx(1 - 0.05 * 200 * 200 / (144 * 144))
+    assert photo.crop_target((206, 206), [(150, 150)] * 2) == pytest.approx(1 - 0.05 * 200 * 200 / (2 * 144 * 144))
+    assert config.crop_target((206, 206), [(150, 150)]) == 0.93  # 0.904 from the photo: the face's is stricter
+    assert CloakConfig(photo_ssim=0.95).crop_target((1000, 1500), [(300, 250)]) is None
+    assert CloakConfig(min_ssim=0.9).crop_target((112, 92), [(112, 92)]) == 0.9
+    assert CloakConfig().crop_target((112, 92), [(112, 92)]) is None
+
+
+def test_a_photo_look_target_holds_on_the_saved_pixels(dlib_module: Any) -> None:
+    from camo.face import cloak
+    from camo.face.cloak import image_similarity
+
+    fast = replace(PRESETS["mid"], steps=4, samples=1)
+    free = cloak(_photo(), config=fast, verify_result=False)
+    left, top, right, bottom = free.faces[0].crop
+    height, width = free.original.shape[:2]
+    share = (bottom - top - 6) * (right - left - 6) / ((height - 6) * (width - 6))
+    spent = 1 - image_similarity(free.original, free.pixels)["ssim"]
+    target = 1 - spent / 3  # a third of what the free cloak spends over the photo
+    held = cloak(_photo(), config=replace(fast, photo_ssim=target), verify_result=False)
+    assert held.faces[0].crop == free.faces[0].crop and share < 0.5
+    # The photo keeps its target on the 8-bit pixels, up to the windows across the crop's edge.
+    assert image_similarity(held.original, held.pixels)["ssim"] >= target - 0.1 * spent
+    assert held.linf > 0
+
+
 def test_look_target_settings_are_checked() -> None:
     for bad in ({"min_ssim": 1.0}, {"min_ssim": 0.0}, {"min_ssim": float("nan")}, {"ssim_weight": 0.0},
-                {"ssim_weight": float("inf")}):
+                {"ssim_weight": float("inf")}, {"photo_ssim": 1.0}, {"photo_ssim": -0.1}):
         with pytest.raises(InputError, match=next(iter(bad))):
             CloakConfig(**bad)  # type: ignore[arg-type]
 

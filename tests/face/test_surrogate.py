@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+import camo.face.surrogate as surrogate_module
 from camo.errors import InputError
 from camo.face.cloak_config import PRESETS, CloakConfig, parse_dropout
 from camo.face.surrogate import branch_input, conv_output, dropout_rate, residual_branch, surrogate
@@ -86,6 +87,23 @@ def test_feature_dropout_drops_a_fraction_in_passes_with_gradients_only() -> Non
     for bad in (0.0, 0.6, float("nan")):
         with pytest.raises(InputError, match="dropout"):
             CloakConfig(dropout=bad)
+
+
+def test_dropout_masks_are_windows_of_a_pool_or_drawn_whole_when_larger(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(surrogate_module, "POOL_SIZE", 100_000)
+    small, large = torch.ones(40, 50), torch.ones(400, 300)  # 2000 values fit the pool, 120,000 do not
+    with surrogate(dropout=0.1, seed=1):
+        masks = [conv_output(small) for _ in range(200)]
+        with dropout_rate(0.3):
+            heavier = [conv_output(small) for _ in range(200)]
+        whole = conv_output(large)
+    for drawn, rate in ((masks, 0.1), (heavier, 0.3)):
+        stacked = torch.stack(drawn)
+        assert abs(float((stacked == 0).float().mean()) - rate) < 0.02
+        assert torch.allclose(stacked[stacked != 0], torch.full_like(stacked[stacked != 0], 1 / (1 - rate)))
+        # Each pass gets its own window of the pool, so masks differ from pass to pass.
+        assert len({tuple((mask.flatten() == 0).nonzero().flatten()[:20].tolist()) for mask in drawn}) > 195
+    assert whole.shape == large.shape and 0.07 < float((whole == 0).float().mean()) < 0.13
 
 
 @pytest.mark.parametrize("name", ["dlib", "facenet", "sface"])

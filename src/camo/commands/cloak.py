@@ -74,6 +74,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
                              "protection for look (mid with 0.95: recognizers left out of the ensemble were fooled "
                              "on 53 %% of photos instead of 75 %%, bench/ENSEMBLE_FINDINGS.md; "
                              "0 = off; default: the preset's)")
+    parser.add_argument("--photo-ssim", type=float, metavar="S",
+                        help="look target over the whole photo: faces that fill most of it (portraits, profile "
+                             "pictures) are held to what keeps the photo's SSIM at S, where that is stricter than "
+                             "--min-ssim (0 = off; default: the preset's)")
     parser.add_argument("--features", type=float, metavar="W",
                         help="feature-level loss: also push each recognizer's middle-layer activations away from "
                              "the original's, with weight W (1 = a recognizer's activations changed as much as "
@@ -198,7 +202,7 @@ def _config(args: argparse.Namespace) -> Any:
     if args.grey:
         config = replace(config, grey=True)
     # Given settings replace the preset's; 0 switches the preset's setting off.
-    switchable = ("smooth", "min_ssim", "features", "margin")
+    switchable = ("smooth", "min_ssim", "photo_ssim", "features", "margin")
     given: dict[str, Any] = {field: getattr(args, field) or None for field in switchable
                              if getattr(args, field) is not None}
     if args.dropout is not None:
@@ -331,6 +335,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         names = [m.name for m in members]
         look = "" if config.min_ssim is None else f", look target SSIM {config.min_ssim:g}"
+        look += "" if config.photo_ssim is None else f" (photo {config.photo_ssim:g})"
         look += "" if config.features is None else f", feature loss {config.features:g}"
         look += "" if config.dropout is None else f", feature dropout {config.dropout:g}"
         look += "".join(f", {name} dropout {rate:g}" for name, rate in config.member_dropout)

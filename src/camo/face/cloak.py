@@ -48,7 +48,7 @@ from camo.face.cloak_model import (
     texture_budget,
 )
 from camo.face.decoys import DecoyChooser, builtin_decoy, dlib_encode, member_decoy
-from camo.face.perceptual import SSIM_WINDOW
+from camo.face.perceptual import SSIM_WINDOW, hold_look
 from camo.face.recognizers.base import FaceRecognizer, locate_faces
 from camo.face.surrogate import surrogate
 from camo.face.verification import (
@@ -182,9 +182,11 @@ def cloak(
     schedule = Schedule(steps=config.steps, step_size=config.effective_step_size, momentum=config.momentum)
     slices = member_slices(members)
     faces = []
-    for face in located:
-        geometries = [m.geometry(face) for m in members]
-        left, top, right, bottom = union_crop_box(geometries, original.shape[:2])
+    placed = [(face, [m.geometry(face) for m in members]) for face in located]
+    boxes = [union_crop_box(geometries, original.shape[:2]) for _, geometries in placed]
+    # The look target each crop is held to (the face's, or what the photo's needs where the faces fill it).
+    target = config.crop_target(original.shape[:2], [(b - t, r - left) for left, t, r, b in boxes])
+    for (face, geometries), (left, top, right, bottom) in zip(placed, boxes, strict=True):
         if right - left < 8 or bottom - top < 8:
             continue  # the chips lie (almost) wholly outside the photo: nothing of this face can be changed
         local = [g.translated(-left, -top) for g in geometries]
@@ -194,7 +196,7 @@ def cloak(
         # Read from the running output so that a neighbouring face's cloak is kept where crops overlap.
         x = crop_tensor(output[top:bottom, left:right])
         attacked: nn.Module = model
-        if config.texture is not None or config.smooth is not None or config.grey or config.min_ssim is not None:
+        if config.texture is not None or config.smooth is not None or config.grey or target is not None:
             fraction = None if config.texture is None else texture_budget(original[top:bottom, left:right],
                                                                           config.texture, config.floor)
             # σ in chip pixels: the same smoothness relative to the face at every photo size. (A floor of σ photo
@@ -202,8 +204,8 @@ def cloak(
             # lost most of the protection, bench/ENSEMBLE_FINDINGS.md.)
             smooth = None if config.smooth is None else config.smooth * geometries[0].scale
             attacked = Budgeted(model, x, fraction, smooth, config.grey)
-            if config.min_ssim is not None and min(x.shape[-2:]) >= SSIM_WINDOW:
-                attacked = LookGuarded(attacked, config.min_ssim)
+            if target is not None and min(x.shape[-2:]) >= SSIM_WINDOW:
+                attacked = LookGuarded(attacked, target)
         decoy_name = None
         dlib_own = own[0, slices[names.index("dlib")][0]:slices[names.index("dlib")][1]].double().numpy() \
             if "dlib" in names else own[0, :members[0].descriptor_size].double().numpy()
@@ -228,6 +230,10 @@ def cloak(
             x_adv = run(attacked, x, label, eps, schedule, targeted=targeted, loss=loss, callback=callback)
         if isinstance(attacked, Budgeted | LookGuarded):
             x_adv = attacked.pixels(x_adv)
+        if isinstance(attacked, LookGuarded) and attacked.target != config.min_ssim:
+            # The photo-wide target binds (the face fills the photo): it holds on the saved file, not only on
+            # average over the steps. (The face region's own target stays what the steps make of it.)
+            x_adv = hold_look(x, x_adv, attacked.target)
         output[top:bottom, left:right] = np.round(x_adv[0].permute(1, 2, 0).numpy() * 255.0).astype(np.uint8)
         after = model.clean(crop_tensor(output[top:bottom, left:right]))
         first = slices[0]

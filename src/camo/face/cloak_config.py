@@ -14,11 +14,12 @@ recognizers of the default ensemble.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 from camo.errors import InputError
+from camo.face.perceptual import SSIM_WINDOW
 from camo.face.recognizers.dlib_resnet import DEFAULT_TOLERANCE
 
 __all__ = ["DEFAULT_ENSEMBLE", "PRESETS", "CloakConfig", "CloakMode", "StepCallback", "parse_dropout", "preset",
@@ -72,6 +73,12 @@ class CloakConfig:
             face-region SSIM) falls below this, the loss also pays ``ssim_weight`` × the shortfall, so the step
             trades protection for look instead of spending the whole budget (None = off; measured in
             bench/ENSEMBLE_FINDINGS.md, round 3).
+        photo_ssim: a look target over the whole photo: the face crops are held to the SSIM that keeps the photo's at
+            this (the photo's SSIM is the mean over its 7×7 windows, and those outside every crop are unchanged), on
+            top of ``min_ssim`` where that is the stricter: it binds only on faces that fill most of the photo
+            (portraits, profile pictures, 92×112 ORL photos), where the face region is the photo. Where it binds it is
+            held on the saved pixels (the change drawn back towards the original just enough), not only followed
+            by the steps (None = off).
         ssim_weight: the weight of that shortfall against the members' distance ÷ threshold (each member counts 1
             at its match boundary).
         features: feature-level loss: None = the members' descriptors only; a weight w = the step also pushes
@@ -121,6 +128,7 @@ class CloakConfig:
     size_aware: bool = True
     grey: bool = False
     min_ssim: float | None = None
+    photo_ssim: float | None = None
     ssim_weight: float = 100.0
     features: float | None = None
     skip_gradient: float | None = None
@@ -159,6 +167,8 @@ class CloakConfig:
             raise InputError(f"smooth must be a number in (0, 20] (chip pixels); got {self.smooth}")
         if self.min_ssim is not None and not (math.isfinite(self.min_ssim) and 0 < self.min_ssim < 1):
             raise InputError(f"min_ssim must be a number in (0, 1); got {self.min_ssim}")
+        if self.photo_ssim is not None and not (math.isfinite(self.photo_ssim) and 0 < self.photo_ssim < 1):
+            raise InputError(f"photo_ssim must be a number in (0, 1); got {self.photo_ssim}")
         if not (math.isfinite(self.ssim_weight) and self.ssim_weight > 0):
             raise InputError(f"ssim_weight must be a finite number > 0; got {self.ssim_weight}")
         if self.features is not None and not (math.isfinite(self.features) and self.features > 0):
@@ -177,6 +187,19 @@ class CloakConfig:
             raise InputError(f"margin must be a number in [1, 3] (× each recognizer's threshold); got {self.margin}")
         if not (math.isfinite(self.blur) and 0 <= self.blur <= 20):
             raise InputError(f"blur must be a number in [0, 20] (chip pixels); got {self.blur}")
+
+    def crop_target(self, photo: tuple[int, int], crops: Sequence[tuple[int, int]]) -> float | None:
+        """The SSIM each face crop is held to in a photo of ``photo`` (height, width) pixels whose faces have crops of
+        ``crops`` (height, width): ``min_ssim``, raised to what ``photo_ssim`` needs where that is stricter (None =
+        no look target). With N of the photo's 7×7 windows and n_i of them inside crop i, the photo keeps SSIM ≥ t
+        when the crops' mean SSIM is ≥ 1 − (1 − t) · N / Σ n_i (windows across a crop's edge counted unchanged)."""
+        targets = [] if self.min_ssim is None else [self.min_ssim]
+        if self.photo_ssim is not None:
+            inside = sum(_windows(*crop) for crop in crops)
+            needed = 1.0 - (1.0 - self.photo_ssim) * _windows(*photo) / inside if inside else 0.0
+            if needed > 0:
+                targets.append(needed)
+        return max(targets, default=None)
 
     def dropout_for(self, member: str) -> float | None:
         """The dropout fraction the cloak's step uses for the member of this name (None = none)."""
@@ -200,6 +223,11 @@ class CloakConfig:
         return data
 
 
+def _windows(height: int, width: int) -> int:
+    """How many SSIM windows lie wholly inside an image of this size."""
+    return max(height - SSIM_WINDOW + 1, 0) * max(width - SSIM_WINDOW + 1, 0)
+
+
 #: Presets (dodge and decoy), weakest to strongest; "mid" is the default. All three are low-frequency cloaks (the
 #: change blurred at σ = 2 chip pixels), which buy far more transfer to recognizers outside the ensemble per unit of
 #: visible change than a uniform ε and so can afford larger budgets; faces smaller than the chips get up to a third
@@ -218,7 +246,7 @@ PRESETS: dict[str, CloakConfig] = {
 }
 
 #: What sets the presets apart; every other setting of a config is the user's.
-_STRENGTH = ("eps", "steps", "step_size", "min_ssim", "features", "dropout", "member_dropout")
+_STRENGTH = ("eps", "steps", "step_size", "min_ssim", "photo_ssim", "features", "dropout", "member_dropout")
 #: Of those, the techniques a preset may carry: a value of the user's own is kept when --ensure retries stronger.
 _TECHNIQUES = ("features", "dropout", "member_dropout")
 

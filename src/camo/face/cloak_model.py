@@ -30,7 +30,7 @@ from torch import nn
 
 from camo.face.align import ChipGeometry
 from camo.face.cloak_config import CloakConfig
-from camo.face.perceptual import ssim
+from camo.face.perceptual import SimilarityTo
 from camo.face.recognizers.base import FaceRecognizer, crop_tensor
 from camo.face.surrogate import dropout_rate
 
@@ -192,6 +192,7 @@ class LookGuarded(nn.Module):
     def __init__(self, budgeted: Budgeted, target: float) -> None:
         super().__init__()
         self.budgeted, self.target = budgeted, target
+        self.similarity = SimilarityTo(budgeted.start)
         self.eval()
 
     def pixels(self, x: torch.Tensor) -> torch.Tensor:
@@ -201,7 +202,7 @@ class LookGuarded(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         seen = self.budgeted.pixels(x)
         out: torch.Tensor = self.budgeted.model(seen)
-        similarity = ssim(seen, self.budgeted.start)
+        similarity = self.similarity(seen)
         return torch.cat((out, similarity.view(1, 1).expand(out.shape[0], 1)), dim=1)
 
 

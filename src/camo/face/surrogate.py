@@ -10,7 +10,9 @@ Both aim at recognizers outside the ensemble: they keep the step from fitting th
   Recognition", 2020): every convolution's output loses a random fraction p of its values (the rest scaled by
   1 / (1 − p)) in each forward pass with gradients, so each step sees a slightly different network drawn around the
   member: an ensemble of ghosts for the price of one. Passes without gradients (the cloak's references and every
-  verification) see the member itself.
+  verification) see the member itself. The masks are windows, at random offsets, of one pool of uniform numbers drawn
+  when a block first drops something: each mask is still independent Bernoulli values, and a step draws one number
+  per convolution instead of one per value (drawing every value was a sixth of a cloak's time).
 
 The networks camo builds (dlib's ResNet, the FaceNet graph, any ONNX graph) call :func:`residual_branch` on the
 branch side of each residual join and :func:`conv_output` on each convolution's output; :func:`surrogate` sets γ and
@@ -33,11 +35,39 @@ from camo.errors import InputError
 __all__ = ["branch_input", "conv_output", "dropout_rate", "residual_branch", "surrogate"]
 
 
+#: Uniform numbers in a mask pool (16 MB); a convolution output larger than this draws its own mask.
+POOL_SIZE = 1 << 22
+
+
+class _Masks:
+    """The dropout masks of one :func:`surrogate` block: a pool of uniform numbers drawn once from its generator, and
+    per dropout fraction p the pool's keep-and-rescale factors (1 / (1 − p) where the number is ≥ p, else 0)."""
+
+    def __init__(self, generator: torch.Generator) -> None:
+        self.generator = generator
+        self.uniform: torch.Tensor | None = None
+        self.factors: dict[float, torch.Tensor] = {}
+
+    def factor(self, shape: torch.Size, rate: float, dtype: torch.dtype) -> torch.Tensor:
+        """Keep-and-rescale factors of this shape for the fraction ``rate``: a window of the pool at a random
+        offset (or freshly drawn ones, for an output larger than the pool or not in float32)."""
+        count = math.prod(shape)
+        if count > POOL_SIZE or dtype != torch.float32:
+            keep = torch.rand(shape, generator=self.generator, dtype=dtype) >= rate
+            return keep.to(dtype) / (1.0 - rate)
+        if self.uniform is None:
+            self.uniform = torch.rand(POOL_SIZE, generator=self.generator)
+        if rate not in self.factors:
+            self.factors[rate] = (self.uniform >= rate).to(torch.float32) / (1.0 - rate)
+        offset = int(torch.randint(0, POOL_SIZE - count + 1, (), generator=self.generator))
+        return self.factors[rate][offset:offset + count].view(shape)
+
+
 @dataclass(frozen=True)
 class _View:
     gamma: float = 1.0
     dropout: float = 0.0
-    generator: torch.Generator | None = None
+    masks: _Masks | None = None
 
 
 _OFF = _View()
@@ -61,8 +91,8 @@ def surrogate(*, skip_gradient: float | None = None, dropout: float | None = Non
     if skip_gradient is None and dropout is None:
         yield
         return
-    generator = torch.Generator().manual_seed(seed) if dropout is not None else None
-    token = _VIEW.set(_View(1.0 if skip_gradient is None else skip_gradient, dropout or 0.0, generator))
+    masks = _Masks(torch.Generator().manual_seed(seed)) if dropout is not None else None
+    token = _VIEW.set(_View(1.0 if skip_gradient is None else skip_gradient, dropout or 0.0, masks))
     try:
         yield
     finally:
@@ -81,7 +111,7 @@ def dropout_rate(rate: float | None) -> Iterator[None]:
     if rate is not None and not (math.isfinite(rate) and 0 <= rate <= 0.5):
         raise InputError(f"the feature dropout fraction must be in [0, 0.5]; got {rate}")
     view = _VIEW.get()
-    if rate is None or view is None or view.generator is None:
+    if rate is None or view is None or view.masks is None:
         yield
         return
     token = _VIEW.set(replace(view, dropout=rate))
@@ -111,10 +141,9 @@ def conv_output(x: torch.Tensor) -> torch.Tensor:
     Shape: any -> the same.
     """
     view = _VIEW.get() or _OFF
-    if not view.dropout or not torch.is_grad_enabled():
+    if not view.dropout or view.masks is None or not torch.is_grad_enabled():
         return x
-    keep = torch.rand(x.shape, generator=view.generator, dtype=x.dtype) >= view.dropout
-    return x * keep / (1.0 - view.dropout)
+    return x * view.masks.factor(x.shape, view.dropout, x.dtype)
 
 
 def branch_input(producers: Sequence[int]) -> int:

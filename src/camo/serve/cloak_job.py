@@ -72,7 +72,7 @@ class CloakOptions:
         config = self.config()
         return {"preset": self.preset, "mode": self.mode, "ensure": self.ensure, "format": self.image_format,
                 "eps_255": round(config.eps * 255, 3), "steps": config.steps, "min_ssim": config.min_ssim,
-                "features": config.features, "dropout": config.dropout,
+                "photo_ssim": config.photo_ssim, "features": config.features, "dropout": config.dropout,
                 "member_dropout": dict(config.member_dropout), "margin": config.margin,
                 "recognizers": list(self.recognizers)}
 

@@ -47,6 +47,7 @@ function presetNote() {
   const p = OPTIONS.presets[$("preset").value][$("mode").value];
   $("preset-note").textContent = `ε = ${p.eps_255}/255 (no pixel changes by more than ${p.eps_255} grey levels), ` +
     `${p.steps} steps` + (p.min_ssim ? `, held back to keep the face's SSIM near ${p.min_ssim} (look first)` : "") +
+    (p.photo_ssim ? ` and, where the face fills the picture, the whole picture's near ${p.photo_ssim}` : "") +
     (p.features ? ", also changing what the recognizers see at their middle layers" : "") +
     (p.dropout || Object.keys(p.member_dropout || {}).length ? ", made on randomly thinned copies of the recognizers so it fits them less exactly" : "") +
     ". Each saved file is checked by the recognizer itself" +
