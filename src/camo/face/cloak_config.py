@@ -240,7 +240,8 @@ def _windows(height: int, width: int) -> int:
 #: (bench/ENSEMBLE_FINDINGS.md, rounds 3–6). The former uniform presets (4/255 ×6, 6/255 ×7, 10/255 ×20) left a
 #: left-out FaceNet matching 75 % of photos at mid.
 PRESETS: dict[str, CloakConfig] = {
-    "low": CloakConfig(eps=24 / 255, steps=20, min_ssim=0.93, features=1.0, dropout=0.02, margin=1.3),
+    "low": CloakConfig(eps=24 / 255, steps=20, min_ssim=0.93, photo_ssim=0.95, features=1.0, dropout=0.02,
+                       margin=1.3),
     "mid": CloakConfig(eps=24 / 255, steps=10),
     "high": CloakConfig(eps=32 / 255, steps=10),
 }
