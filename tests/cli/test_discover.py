@@ -38,6 +38,13 @@ def test_builtin_names_agree_with_the_zoo() -> None:
     assert sorted(BUILTIN_MODELS) == sorted(BUILTIN)
 
 
+def test_cloak_preset_names_agree_with_the_presets() -> None:
+    from camo.choices import CLOAK_PRESETS, DEFAULT_PRESET
+    from camo.face.cloak_config import PRESETS
+
+    assert tuple(PRESETS) == CLOAK_PRESETS and DEFAULT_PRESET in PRESETS
+
+
 def test_labels_all_and_none(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["labels", "--model", "MNIST"]) == 0
     assert capsys.readouterr().out.splitlines() == [f"{d}  {d}" for d in range(10)]

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from camo.choices import CLOAK_PRESETS, DEFAULT_PRESET
 from camo.commands import console, emit_json, parse_eps, progress_bar
 
 EPILOG = """examples:
@@ -49,12 +50,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", type=Path, metavar="PHOTO|DIR", help="photos or folders (never modified)")
     parser.add_argument("--out", "-o", type=Path, required=True, help="output folder")
-    parser.add_argument("--preset", choices=["low", "mid", "high"], default="mid",
+    parser.add_argument("--preset", choices=CLOAK_PRESETS, default=DEFAULT_PRESET,
                         help="strength of the low-frequency cloak: low = mid's 24/255 held back by a look target "
                              "(--min-ssim 0.93), with the feature loss (--features 1), feature dropout (--dropout "
                              "0.02) and 20 smaller steps, and photos whose recognizers are not 1.3 × their "
                              "thresholds away retried at mid, then high (--margin 1.3); mid 24/255 and high 32/255, "
-                             "10 steps each (default: mid; docs/cloak-presets.png shows how each looks at 1:1)")
+                             "10 steps each (default: %(default)s; docs/cloak-presets.png shows how each looks at 1:1)")
     parser.add_argument("--eps", type=parse_eps, help="L∞ budget in pixels, e.g. 24/255 (overrides the preset)")
     parser.add_argument("--texture", type=parse_eps, metavar="SIGMA",
                         help="perceptual budget: each pixel gets ε × min(1, local contrast / SIGMA), at least a "

@@ -27,6 +27,7 @@ from camo.errors import InputError, NoFaceError
 from camo.face.align import union_crop_box
 from camo.face.cloak_config import (
     DEFAULT_ENSEMBLE,
+    DEFAULT_PRESET,
     PRESETS,
     CloakConfig,
     StepCallback,
@@ -124,7 +125,7 @@ def cloak(
     *,
     recognizer: FaceRecognizer | None = None,
     recognizers: Sequence[FaceRecognizer] | None = None,
-    config: CloakConfig = PRESETS["mid"],
+    config: CloakConfig = PRESETS[DEFAULT_PRESET],
     verify_result: bool = True,
     callback: StepCallback | None = None,
     decoys: DecoyChooser | None = None,
@@ -344,7 +345,7 @@ def cloak_photo(
     *,
     recognizer: FaceRecognizer | None = None,
     recognizers: Sequence[FaceRecognizer] | None = None,
-    config: CloakConfig = PRESETS["mid"],
+    config: CloakConfig = PRESETS[DEFAULT_PRESET],
     ensure: bool = False,
     quality: int = 90,
     jpeg_check: int | None = None,

@@ -18,12 +18,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
+from camo.choices import DEFAULT_PRESET
 from camo.errors import InputError
 from camo.face.perceptual import SSIM_WINDOW
 from camo.face.recognizers.dlib_resnet import DEFAULT_TOLERANCE
 
-__all__ = ["DEFAULT_ENSEMBLE", "PRESETS", "CloakConfig", "CloakMode", "StepCallback", "parse_dropout", "preset",
-           "preset_name", "stronger"]
+__all__ = ["DEFAULT_ENSEMBLE", "DEFAULT_PRESET", "PRESETS", "CloakConfig", "CloakMode", "StepCallback", "parse_dropout",
+           "preset", "preset_name", "stronger"]
 
 
 CloakMode = Literal["dodge", "decoy"]

@@ -33,6 +33,7 @@ from fastapi import FastAPI, Path, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.types import ASGIApp
 
+from camo.choices import DEFAULT_PRESET
 from camo.errors import CamoError
 from camo.serve.cloak_job import FORMATS, MODES, CloakOptions, run_cloak_job
 from camo.serve.guard import Guard
@@ -154,7 +155,7 @@ def create_app(settings: ServeSettings | None = None) -> ASGIApp:
 
         presets = {name: {mode: CloakOptions(preset=name, mode=mode).to_dict() for mode in MODES}
                    for name in PRESETS}
-        return {"presets": presets, "default_preset": "mid", "modes": list(MODES), "formats": list(FORMATS),
+        return {"presets": presets, "default_preset": DEFAULT_PRESET, "modes": list(MODES), "formats": list(FORMATS),
                 "lab": {"models": list(LAB_MODELS), "methods": list(METHODS), "default_eps": DEFAULT_EPS,
                         "images": [{"name": name, "model": model} for name, (model, _) in BUNDLED.items()]},
                 "limits": {"max_file_mb": settings.max_file_bytes / 2**20, "max_files": settings.max_files,
@@ -189,7 +190,7 @@ def create_app(settings: ServeSettings | None = None) -> ASGIApp:
         try:
             if not uploads:
                 raise Rejected(400, "no photos in the request: send them as file fields named 'photos'")
-            options = CloakOptions(preset=form.text("preset", "mid"), mode=form.text("mode", "dodge"),
+            options = CloakOptions(preset=form.text("preset", DEFAULT_PRESET), mode=form.text("mode", "dodge"),
                                    ensure=_truthy(form.text("ensure", "true")),
                                    image_format=form.text("format", "png"))
         except BaseException:

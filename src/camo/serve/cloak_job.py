@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from camo.choices import DEFAULT_PRESET
 from camo.errors import CamoError, InputError
 from camo.images import save, to_rgb_uint8, write_bytes_atomic
 from camo.serve.jobs import Cancelled, Job
@@ -38,7 +39,7 @@ class CloakOptions:
     """The page's settings for a batch: a preset and mode as in ``camo cloak``, retrying stronger, the format, and
     the ensemble of recognizers (``camo cloak``'s default: dlib, FaceNet, SFace)."""
 
-    preset: str = "mid"
+    preset: str = DEFAULT_PRESET
     mode: str = "dodge"
     ensure: bool = True
     image_format: str = "png"
