@@ -28,6 +28,7 @@ def main() -> None:
     import matplotlib.cbook
     import torch
 
+    from camo.choices import DEFAULT_PRESET
     from camo.face.cloak import PRESETS, cloak_ensured
     from camo.face.cloak_config import preset_name
     from camo.face.cloak_report import native_crops
@@ -38,7 +39,7 @@ def main() -> None:
     photo = to_rgb_uint8(str(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)))
     members = get_recognizers("dlib,facenet,sface")
     panels: list[tuple[str, np.ndarray]] = []
-    settings = [*PRESETS.items(), ("mid --grey", replace(PRESETS["mid"], grey=True))]
+    settings = [*PRESETS.items(), (f"{DEFAULT_PRESET} --grey", replace(PRESETS[DEFAULT_PRESET], grey=True))]
     for name, config in settings:
         # What a user gets: with low's margin, --ensure may cloak the face again at a stronger preset; then the
         # first attempt is shown too (what --margin 0 gives).

@@ -522,7 +522,7 @@ def table(args: argparse.Namespace) -> None:
 #: Full-ensemble runs whose leave-one-out runs carry another name (runs named before the convention).
 _FULL_RUN = {"low": "low-smooth", "mid-ssim95w100": "mid-ssim95"}
 #: The configurations that are today's presets.
-_CURRENT = ("r6-m13", "r4-mid", "r4-high")
+_CURRENT = ("r8-s16", "r4-mid", "r4-high")
 #: What each configuration is, in today's preset names (runs are named as they were when made). Runs before
 #: round 4 cloaked the black-and-white ORL photos in colour; the r4-* presets cloak them in brightness only.
 _LABELS = {"mid": "former mid (uniform 6/255 ×7)", "high-perceptual": "former high + texture (uniform 10/255 ×20)",
@@ -531,7 +531,7 @@ _LABELS = {"mid": "former mid (uniform 6/255 ×7)", "high-perceptual": "former h
            "high-smooth": "high (32/255), round 3", "r4a": "look target + ε 32/255", "r4b": "look target + 20 steps",
            "r4c1": "look target + feature loss 1", "r4c10": "look target + feature loss 10",
            "r4d": "mid + feature loss 1", "r4f": "mid + feature loss 1 + look target 0.88",
-           "r4-mid": "mid, the default", "r4-low": "round-4 low (look target + feature loss 1)",
+           "r4-mid": "mid (the default until round 8)", "r4-low": "round-4 low (look target + feature loss 1)",
            "r4-high": "high (32/255)", "r5-low-sg5": "round-4 low + skip gradient 0.5",
            "r5-low-do2": "round-4 low + feature dropout 0.02", "r5-mid-do2": "mid + feature dropout 0.02",
            "r5-low-do2-s4": "round-4 low + dropout, 4 EOT copies", "r5-low-do2-k20": "round-4 low + dropout, 20 steps",
@@ -541,7 +541,9 @@ _LABELS = {"mid": "former mid (uniform 6/255 ×7)", "high-perceptual": "former h
            "r6-p1": "round-5 low with dropout per member, 1 EOT copy",
            "r6-m1": "round-5 low + margin 1.4 (retries at mid, high)", "r6-m2": "round-5 low, 1 EOT copy + margin 1.4",
            "r6-h": "D-low + margin 1.25 (retries at low, mid, high)",
-           "r6-m13": "low (round-5 low + margin 1.3, retries at mid, high)"}
+           "r6-m13": "round-6 low (round-5 low + margin 1.3, retries at mid, high)",
+           "r7-l7": "round-7 low (round-6 low + photo look target 0.95)",
+           "r8-s16": "low, the default (round-7 low in 16 steps; retries in 20, then mid, high)"}
 
 
 def _configurations(complete: dict[str, Any], k: int) -> list[str]:

@@ -28,7 +28,7 @@ TRAIN_METHODS: dict[str, str] = {
 #: The face cloak's presets, weakest to strongest (``camo.face.cloak_config.PRESETS``; a test checks they agree), and
 #: the one used when none is given (``camo cloak``, the web page, ``camo.face.cloak.cloak``).
 CLOAK_PRESETS = ("low", "mid", "high")
-DEFAULT_PRESET = "mid"
+DEFAULT_PRESET = "low"
 
 #: The built-in classifiers (``camo.models.zoo.BUILTIN`` describes each; a test checks they agree).
 BUILTIN_MODELS = ("mnist", "imagenet", "mnist-robust")

@@ -100,7 +100,8 @@ def test_a_margin_retries_a_protected_photo_until_the_members_are_far_enough(
         photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
     # 3 × dlib's threshold is beyond what any preset reaches: every stronger preset is tried, and the notes say why.
-    status = main(["cloak", str(photos / "trip"), "--out", str(out), "--steps", "2", "--margin", "3", "--json",
+    status = main(["cloak", str(photos / "trip"), "--out", str(out), "--preset", "mid", "--steps", "2", "--margin", "3",
+                   "--json",
                    "--recognizers", "dlib"])
     record = json.loads(capsys.readouterr().out)["photos"][0]
     assert record["cloak"]["config"]["margin"] == 3.0

@@ -9,8 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from camo.choices import DEFAULT_PRESET
 from camo.errors import InputError, NoFaceError
 from camo.face.cloak import PRESETS, CloakConfig, image_similarity, stronger
+from camo.face.cloak_config import RUNGS
 from camo.face.cloak_report import perturbation_image
 from tests.support import shared
 
@@ -47,17 +49,21 @@ def test_config_rejects_bad_values_and_presets_grow() -> None:
     assert low.eps <= mid.eps < high.eps and mid.steps <= high.steps
     # low is mid's budget held back by a look target; mid and high spend their whole budget.
     assert low.min_ssim is not None and mid.min_ssim is None and high.min_ssim is None
-    # low's margin goes with its retries: a photo low leaves too near a member is retried at mid, then high.
+    # low's margin goes with its retries: a photo low leaves too near a member is retried at low in 20 steps, then
+    # mid, then high.
     assert low.margin is not None and mid.margin is None and high.margin is None
-    assert stronger(low) == replace(mid, margin=low.margin) and stronger(mid) == high and stronger(high) is None
+    assert stronger(low) == replace(low, steps=20) == RUNGS["low (20 steps)"]
+    assert stronger(RUNGS["low (20 steps)"]) == replace(mid, margin=low.margin)
+    assert stronger(mid) == high and stronger(high) is None
     # A stricter look target of the user's is weaker than low's: the next stronger step is low's target. Look
-    # ranks before steps: low's 20 smaller steps under its target are weaker than mid's 10 without one. (The margin
+    # ranks before steps: low's smaller steps under its target are weaker than mid's 10 without one. (The margin
     # is how sure the user asked to be, not a strength: a config without one gets none.)
     assert stronger(replace(mid, min_ssim=0.97)) == replace(low, margin=None)
     assert stronger(replace(mid, steps=40, min_ssim=0.95)) == replace(low, margin=None)
     assert stronger(replace(low, mode="decoy")).mode == "decoy"  # type: ignore[union-attr]
     assert CloakConfig(steps=1, eps=4 / 255).effective_step_size == 4 / 255  # one-step FGSM of size ε
-    assert CloakConfig() == mid  # the default configuration is the default preset
+    assert CloakConfig() == mid  # the plain configuration is mid's budget (the default preset, low, adds to it)
+    assert PRESETS[DEFAULT_PRESET] == low
 
 
 def test_decoy_presets_are_the_dodge_presets_in_decoy_mode() -> None:
@@ -112,11 +118,11 @@ def test_dodge_cloak_is_not_matched_by_dlib_and_stays_in_budget(cloaked: Any) ->
 
     result, calls = cloaked
     # Every step is the shared signed step of camo.attacks.core, untargeted, one per step taken.
-    assert calls and not any(calls) and len(calls) == PRESETS["mid"].steps
+    assert calls and not any(calls) and len(calls) == PRESETS[DEFAULT_PRESET].steps
     network = Recognizer().network  # shared: the cloak must leave it as it found it
     assert not network.training and not any(p.requires_grad for p in network.parameters())
     assert result.pixels.shape == result.original.shape and result.pixels.dtype == np.uint8
-    assert 0 < result.linf <= round(PRESETS["mid"].eps * 255)
+    assert 0 < result.linf <= round(PRESETS[DEFAULT_PRESET].eps * 255)
     # Pixels outside the face's crop are untouched: the work stays around the face.
     left, top, right, bottom = result.faces[0].crop
     outside = np.ones(result.pixels.shape[:2], dtype=bool)
@@ -255,12 +261,13 @@ def test_config_checks_push() -> None:
     assert retry == replace(custom, eps=PRESETS["high"].eps, steps=PRESETS["high"].steps)
     # ... the feature loss they asked for included; low's own feature loss is low's, and mid's retry has mid's.
     assert stronger(replace(PRESETS["mid"], features=2.0)) == replace(PRESETS["high"], features=2.0)
-    low_margin = PRESETS["low"].margin
-    assert stronger(PRESETS["low"]) == replace(PRESETS["mid"], margin=low_margin)
-    assert stronger(replace(PRESETS["low"], features=3.0)) == replace(PRESETS["mid"], features=3.0, margin=low_margin)
+    low_margin, low20 = PRESETS["low"].margin, RUNGS["low (20 steps)"]
+    assert stronger(low20) == replace(PRESETS["mid"], margin=low_margin)
+    assert stronger(replace(low20, features=3.0)) == replace(PRESETS["mid"], features=3.0, margin=low_margin)
     assert stronger(replace(PRESETS["mid"], dropout=0.05)) == replace(PRESETS["high"], dropout=0.05)
     # None: not low's, but mid's own
-    assert stronger(replace(PRESETS["low"], dropout=None, margin=None)) == PRESETS["mid"]
+    assert stronger(replace(PRESETS["low"], dropout=None, margin=None)) == replace(low20, dropout=None, margin=None)
+    assert stronger(replace(low20, dropout=None, margin=None)) == PRESETS["mid"]
 
 
 def test_verification_counts_a_face_that_was_not_cloaked(cloaked: Any) -> None:
@@ -511,7 +518,7 @@ def test_a_margin_asks_every_member_to_be_that_far_beyond_its_threshold() -> Non
         with pytest.raises(InputError, match="margin"):
             CloakConfig(margin=bad)
     # A retry keeps the margin: it is how sure the user wants to be, not a preset's strength.
-    assert stronger(replace(PRESETS["low"], margin=1.4)) == replace(PRESETS["mid"], margin=1.4)
+    assert stronger(replace(PRESETS["low"], margin=1.4)) == replace(RUNGS["low (20 steps)"], margin=1.4)
 
 
 def test_cloak_ensured_retries_on_pixels_as_ensure_does(dlib_module: Any) -> None:

@@ -15,7 +15,7 @@ EPILOG = """examples:
   camo cloak me.jpg --out cloaked/
   camo cloak holidays/ --out cloaked/ --preset high --ensure --report cloaked/report.html
   camo cloak me.jpg --out cloaked/ --recognizers dlib,sface --recognizer my_arcface.onnx
-  camo cloak me.jpg --out cloaked/ --preset low       # look first: face SSIM kept near 0.93, less transfer
+  camo cloak me.jpg --out cloaked/ --preset mid       # the whole budget at once: faster, less of the look kept
   camo cloak me.jpg --out cloaked/ --grey             # brightness only: no colour cast, a little less transfer
   camo cloak me*.jpg --out cloaked/ --recognizers dlib --mode decoy --decoy someone_else.jpg --json
   camo cloak library/ --out cloaked/ --ray              # every CPU of this machine, one worker each
@@ -51,11 +51,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
     parser.add_argument("inputs", nargs="+", type=Path, metavar="PHOTO|DIR", help="photos or folders (never modified)")
     parser.add_argument("--out", "-o", type=Path, required=True, help="output folder")
     parser.add_argument("--preset", choices=CLOAK_PRESETS, default=DEFAULT_PRESET,
-                        help="strength of the low-frequency cloak: low = mid's 24/255 held back by a look target "
-                             "(--min-ssim 0.93), with the feature loss (--features 1), feature dropout (--dropout "
-                             "0.02) and 20 smaller steps, and photos whose recognizers are not 1.3 × their "
-                             "thresholds away retried at mid, then high (--margin 1.3); mid 24/255 and high 32/255, "
-                             "10 steps each (default: %(default)s; docs/cloak-presets.png shows how each looks at 1:1)")
+                        help="strength of the low-frequency cloak: low = mid's 24/255 held back by look targets "
+                             "(--min-ssim 0.93 on the face, --photo-ssim 0.95 on a photo the face fills), with the "
+                             "feature loss (--features 1), feature dropout (--dropout 0.02) and 16 smaller steps, "
+                             "and photos whose recognizers are not 1.3 × their thresholds away retried in 20 steps, "
+                             "then at mid, then high (--margin 1.3); mid 24/255 and high 32/255, 10 steps each "
+                             "(default: %(default)s; docs/cloak-presets.png shows how each looks at 1:1)")
     parser.add_argument("--eps", type=parse_eps, help="L∞ budget in pixels, e.g. 24/255 (overrides the preset)")
     parser.add_argument("--texture", type=parse_eps, metavar="SIGMA",
                         help="perceptual budget: each pixel gets ε × min(1, local contrast / SIGMA), at least a "

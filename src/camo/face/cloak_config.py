@@ -3,9 +3,10 @@ recognizers of the default ensemble.
 
 * The presets are **low-frequency cloaks** (``smooth``: the change is Gaussian-blurred at the scale of facial
   features before the members see it, which transfers to recognizers outside the ensemble far better per unit of
-  visible change), with a budget that shrinks on faces smaller than the chips (``size_aware``); ``low`` is the
-  default's budget held back by a **look target** (``min_ssim``: the face region's SSIM shortfall below it is paid
-  for in the loss).
+  visible change), with a budget that shrinks on faces smaller than the chips (``size_aware``); ``low``, the
+  default, is mid's budget held back by **look targets** (``min_ssim``: the face region's SSIM shortfall below it is
+  paid for in the loss; ``photo_ssim``: the same for the whole photo, held on the saved pixels) and retried stronger
+  where the recognizers are not far enough beyond their thresholds (``margin``).
 * ``momentum`` (MI-FGSM), a **perceptual budget** (``texture``: each pixel's ε scaled by its local contrast, so
   flat skin moves less than hair and edges), ``grey`` (brightness only) and ``blur`` (EOT) are options of
   :class:`CloakConfig`, measured in bench/ENSEMBLE_FINDINGS.md.
@@ -23,8 +24,8 @@ from camo.errors import InputError
 from camo.face.perceptual import SSIM_WINDOW
 from camo.face.recognizers.dlib_resnet import DEFAULT_TOLERANCE
 
-__all__ = ["DEFAULT_ENSEMBLE", "DEFAULT_PRESET", "PRESETS", "CloakConfig", "CloakMode", "StepCallback", "parse_dropout",
-           "preset", "preset_name", "stronger"]
+__all__ = ["DEFAULT_ENSEMBLE", "DEFAULT_PRESET", "PRESETS", "RUNGS", "CloakConfig", "CloakMode", "StepCallback",
+           "parse_dropout", "preset", "preset_name", "stronger"]
 
 
 CloakMode = Literal["dodge", "decoy"]
@@ -229,23 +230,31 @@ def _windows(height: int, width: int) -> int:
     return max(height - SSIM_WINDOW + 1, 0) * max(width - SSIM_WINDOW + 1, 0)
 
 
-#: Presets (dodge and decoy), weakest to strongest; "mid" is the default. All three are low-frequency cloaks (the
-#: change blurred at σ = 2 chip pixels), which buy far more transfer to recognizers outside the ensemble per unit of
-#: visible change than a uniform ε and so can afford larger budgets; faces smaller than the chips get up to a third
-#: less (``size_aware``). "low" is the look-first preset: mid's budget held back by a look target (the face region's
-#: SSIM kept near 0.93), with the feature-level loss, feature dropout (each step sees random ghosts of the members)
-#: and 20 smaller steps, which follow the target from above; with ``--ensure`` a photo whose members are not yet
-#: 1.3 × their thresholds away (``margin``) is cloaked again at mid, then high (a fifth to a third of photos): left-out
-#: recognizers fell for it on 79 % of photos on average at photo SSIM 0.954, against 69 % without the margin, 52 % for
-#: round 4's low (target 0.95, 10 steps, no dropout) and 29 % for the former low of 16/255, and mid's 75 % at 0.913
-#: (bench/ENSEMBLE_FINDINGS.md, rounds 3–6). The former uniform presets (4/255 ×6, 6/255 ×7, 10/255 ×20) left a
-#: left-out FaceNet matching 75 % of photos at mid.
+#: Presets (dodge and decoy), weakest to strongest; "low" is the default (:data:`~camo.choices.DEFAULT_PRESET`). All
+#: three are low-frequency cloaks (the change blurred at σ = 2 chip pixels), which buy far more transfer to
+#: recognizers outside the ensemble per unit of visible change than a uniform ε and so can afford larger budgets;
+#: faces smaller than the chips get up to a third less (``size_aware``). "low" is the look-first preset: mid's budget
+#: held back by look targets (the face region's SSIM kept near 0.93; where the face fills the photo, the photo's held
+#: at 0.95 on the saved pixels), with the feature-level loss, feature dropout (each step sees random ghosts of the
+#: members) and 16 smaller steps, which follow the target from above; with ``--ensure`` (on by default) a photo whose
+#: members are not yet 1.3 × their thresholds away (``margin``) is cloaked again at mid, then high (about a third of
+#: photos, mostly tiny faces): left-out recognizers fell for it on 72 % of photos on average at photo SSIM 0.951, the
+#: validation recognizer on 94 % (bench/ENSEMBLE_FINDINGS.md, round 8); 20 steps gave 77 % at three more seconds a
+#: photo; mid alone 75 % at photo SSIM 0.913, round 4's low (target 0.95, 10 steps, no dropout) 52 %, the former low
+#: of 16/255 29 % (rounds 3–7). The former uniform presets (4/255 ×6, 6/255 ×7, 10/255 ×20) left a left-out FaceNet
+#: matching 75 % of photos at mid.
 PRESETS: dict[str, CloakConfig] = {
-    "low": CloakConfig(eps=24 / 255, steps=20, min_ssim=0.93, photo_ssim=0.95, features=1.0, dropout=0.02,
+    "low": CloakConfig(eps=24 / 255, steps=16, min_ssim=0.93, photo_ssim=0.95, features=1.0, dropout=0.02,
                        margin=1.3),
     "mid": CloakConfig(eps=24 / 255, steps=10),
     "high": CloakConfig(eps=32 / 255, steps=10),
 }
+
+#: The rungs ``--ensure`` climbs, weakest first: the presets and, between low and mid, low in 20 steps — a photo that
+#: low leaves too near a recognizer's threshold gets low's look once more with a quarter more steps before mid's
+#: plain budget (the default was measured with this ladder, bench/ENSEMBLE_FINDINGS.md, round 8).
+RUNGS: dict[str, CloakConfig] = {"low": PRESETS["low"], "low (20 steps)": replace(PRESETS["low"], steps=20),
+                                 "mid": PRESETS["mid"], "high": PRESETS["high"]}
 
 #: What sets the presets apart; every other setting of a config is the user's.
 _STRENGTH = ("eps", "steps", "step_size", "min_ssim", "photo_ssim", "features", "dropout", "member_dropout")
@@ -294,27 +303,29 @@ def _strength(config: CloakConfig) -> tuple[float, float, int]:
     return (config.eps, 1.0 if config.min_ssim is None else 1.0 - config.min_ssim, config.steps)
 
 
+def _rungs(mode: CloakMode) -> list[tuple[str, CloakConfig]]:
+    return [(name, replace(rung, mode=mode)) for name, rung in RUNGS.items()]
+
+
 def stronger(config: CloakConfig) -> CloakConfig | None:
-    """The next stronger preset's strength (ε, steps, look target, feature loss, feature dropout) with every other
-    setting of ``config`` kept (texture, momentum, EOT samples, decoy, seed...), or None when no preset is stronger.
-    Presets differ only in those. A feature-loss weight or dropout fraction the user chose (any other than that of
-    the preset exactly as strong as ``config``) is kept too: there it is a technique the user asked for, not a step
-    of strength."""
-    own = [p for p in (preset(name, config.mode) for name in PRESETS) if _strength(p) == _strength(config)]
+    """The next stronger rung's strength (ε, steps, look targets, feature loss, feature dropout; :data:`RUNGS`) with
+    every other setting of ``config`` kept (texture, momentum, EOT samples, decoy, seed...), or None when no rung is
+    stronger. Rungs differ only in those. A feature-loss weight or dropout fraction the user chose (any other than
+    that of the rung exactly as strong as ``config``) is kept too: there it is a technique the user asked for, not a
+    step of strength."""
+    own = [rung for _, rung in _rungs(config.mode) if _strength(rung) == _strength(config)]
     chosen = {key: getattr(config, key) for key in _TECHNIQUES
               if (getattr(config, key) != getattr(own[0], key) if own else getattr(config, key) is not None)}
-    for name in PRESETS:
-        candidate = preset(name, config.mode)
+    for _, candidate in _rungs(config.mode):
         if _strength(candidate) > _strength(config):
             return replace(config, **({key: getattr(candidate, key) for key in _STRENGTH} | chosen))
     return None
 
 
 def preset_name(config: CloakConfig) -> str:
-    """The preset whose strength (ε, steps, look target, feature loss, feature dropout) ``config`` has (``low``,
-    ``mid``, ``high``), or ``custom``."""
-    for name in PRESETS:
-        candidate = preset(name, config.mode)
+    """The rung whose strength (ε, steps, look targets, feature loss, feature dropout) ``config`` has (``low``,
+    ``low (20 steps)``, ``mid``, ``high``), or ``custom``."""
+    for name, candidate in _rungs(config.mode):
         if all(getattr(candidate, key) == getattr(config, key) for key in _STRENGTH):
             return name
     return "custom"
