@@ -79,8 +79,9 @@ class CloakConfig:
             this (the photo's SSIM is the mean over its 7×7 windows, and those outside every crop are unchanged), on
             top of ``min_ssim`` where that is the stricter: it binds only on faces that fill most of the photo
             (portraits, profile pictures, 92×112 ORL photos), where the face region is the photo. Where it binds it is
-            held on the saved pixels (the change drawn back towards the original just enough), not only followed
-            by the steps (None = off).
+            held on the crop's saved pixels (the change drawn back towards the original just enough), not only
+            followed by the steps; windows across the crop's edge, counted as unchanged, can take the photo a few
+            thousandths below (None = off).
         ssim_weight: the weight of that shortfall against the members' distance ÷ threshold (each member counts 1
             at its match boundary).
         features: feature-level loss: None = the members' descriptors only; a weight w = the step also pushes

@@ -11,8 +11,9 @@ Both aim at recognizers outside the ensemble: they keep the step from fitting th
   1 / (1 − p)) in each forward pass with gradients, so each step sees a slightly different network drawn around the
   member: an ensemble of ghosts for the price of one. Passes without gradients (the cloak's references and every
   verification) see the member itself. The masks are windows, at random offsets, of one pool of uniform numbers drawn
-  when a block first drops something: each mask is still independent Bernoulli values, and a step draws one number
-  per convolution instead of one per value (drawing every value was a sixth of a cloak's time).
+  when a block first drops something: each mask is still independent Bernoulli values (two masks may share part of
+  the pool), and a step draws one number per convolution instead of one per value (drawing every value was about a
+  tenth of a cloak's time at low).
 
 The networks camo builds (dlib's ResNet, the FaceNet graph, any ONNX graph) call :func:`residual_branch` on the
 branch side of each residual join and :func:`conv_output` on each convolution's output; :func:`surrogate` sets γ and
