@@ -60,8 +60,17 @@ VALIDATION = "edgeface"
 _FR = "face_recognition_examples"
 
 
-def candidate_photos() -> list[tuple[str, Path]]:
-    """(person, path) of every candidate photo, in a fixed order (copies are dropped later by descriptor)."""
+#: ORL subjects kept out of every choice of a setting (rounds 1–8 used s1–s10): a check of the settings on people
+#: they were not chosen on (tiny 92×112 grey faces only; the shared data hold no further celebrity photos).
+HOLDOUT = range(11, 21)
+
+
+def candidate_photos(photos: str = "main") -> list[tuple[str, Path]]:
+    """(person, path) of every candidate photo, in a fixed order (copies are dropped later by descriptor): the 36
+    photos of every round (``main``) or the held-out ORL subjects (``holdout``, photos 1 and 2 of each)."""
+    if photos == "holdout":
+        found = [(f"orl_s{k}", FACES / "orl_att_faces" / f"s{k}" / f"{i}.pgm") for k in HOLDOUT for i in (1, 2)]
+        return [(person, path) for person, path in found if path.exists()]
     fr = FACES / _FR / "examples"
     knn = fr / "knn_examples"
     tests = FACES / _FR / "tests" / "test_images"
@@ -99,12 +108,12 @@ def reference(recognizers: dict[str, Any], pixels: np.ndarray) -> tuple[int, dic
     return len(located), {name: r.reference_descriptors(pixels, located) for name, r in recognizers.items()}
 
 
-def clean_gallery(recognizers: dict[str, Any]) -> list[dict[str, Any]]:
+def clean_gallery(recognizers: dict[str, Any], photos: str = "main") -> list[dict[str, Any]]:
     """The photos (copies dropped) with each recognizer's clean descriptor of their largest face; cached."""
     from camo.face.recognizers import descriptor_distance
     from camo.images import to_rgb_uint8
 
-    cache = RAW / "gallery.npz"
+    cache = RAW / ("gallery.npz" if photos == "main" else f"gallery-{photos}.npz")
     entries: list[dict[str, Any]] = []
     if cache.exists():
         data = np.load(cache, allow_pickle=False)
@@ -113,7 +122,7 @@ def clean_gallery(recognizers: dict[str, Any]) -> list[dict[str, Any]]:
             entries.append({**item, "path": Path(item["path"]),
                             "clean": {name: data[f"{i}_{name}"] for name in recognizers}})
         return entries
-    for person, path in candidate_photos():
+    for person, path in candidate_photos(photos):
         pixels = to_rgb_uint8(path)
         count, found = reference(recognizers, pixels)
         if not count:
@@ -208,7 +217,7 @@ def run(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(1)
     recognizers = evaluators()
-    gallery = clean_gallery(recognizers)
+    gallery = clean_gallery(recognizers, args.photos)
     config = config_from(args)
     members = get_recognizers(args.recognizers)
     if any(m.name not in MEMBERS for m in members):
@@ -217,7 +226,7 @@ def run(args: argparse.Namespace) -> None:
     rows: list[dict[str, Any]] = []
     meta = {"name": args.name, "recognizers": [m.name for m in members], "config": config.to_dict(),
             "command": " ".join(sys.argv), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-            "photos": len(gallery)}
+            "photos": len(gallery), "photo_set": args.photos}
     for index, entry in enumerate(gallery[: args.limit or None]):
         if args.match and args.match not in str(entry["path"]):
             continue
@@ -649,6 +658,8 @@ def main() -> None:
     one.add_argument("--limit", type=int, default=0)
     one.add_argument("--match", help="only photos whose path contains this (e.g. orl_att_faces)")
     one.add_argument("--quick", action="store_true", help="skip the 50 %% downscale channel")
+    one.add_argument("--photos", choices=("main", "holdout"), default="main",
+                     help="main: the 36 photos of every round; holdout: ORL subjects 11–20, never used to choose")
     one.set_defaults(func=run)
     sub.add_parser("table").set_defaults(func=table)
     fast = sub.add_parser("speed")
