@@ -69,8 +69,7 @@ def candidate_photos(photos: str = "main") -> list[tuple[str, Path]]:
     """(person, path) of every candidate photo, in a fixed order (copies are dropped later by descriptor): the 36
     photos of every round (``main``) or the held-out ORL subjects (``holdout``, photos 1 and 2 of each)."""
     if photos == "holdout":
-        found = [(f"orl_s{k}", FACES / "orl_att_faces" / f"s{k}" / f"{i}.pgm") for k in HOLDOUT for i in (1, 2)]
-        return [(person, path) for person, path in found if path.exists()]
+        return [(person, path) for person, path in _orl(HOLDOUT) if path.exists()]
     fr = FACES / _FR / "examples"
     knn = fr / "knn_examples"
     tests = FACES / _FR / "tests" / "test_images"
@@ -85,9 +84,13 @@ def candidate_photos(photos: str = "main") -> list[tuple[str, Path]]:
     openface = FACES / "openface_examples" / "examples"
     found += [(name.split("-")[0], openface / f"{name}.jpg") for name in ("lennon-1", "lennon-2", "clapton-1",
                                                                            "clapton-2")]
-    for k in range(1, 11):
-        found += [(f"orl_s{k}", FACES / "orl_att_faces" / f"s{k}" / f"{i}.pgm") for i in (1, 2)]
+    found += _orl(range(1, 11))
     return [(person, path) for person, path in found if path.exists()]
+
+
+def _orl(subjects: range) -> list[tuple[str, Path]]:
+    """(person, path) of photos 1 and 2 of each ORL subject."""
+    return [(f"orl_s{k}", FACES / "orl_att_faces" / f"s{k}" / f"{i}.pgm") for k in subjects for i in (1, 2)]
 
 
 def evaluators() -> dict[str, Any]:

@@ -238,12 +238,12 @@ def _windows(height: int, width: int) -> int:
 #: held back by look targets (the face region's SSIM kept near 0.93; where the face fills the photo, the photo's held
 #: at 0.95 on the saved pixels), with the feature-level loss, feature dropout (each step sees random ghosts of the
 #: members) and 16 smaller steps, which follow the target from above; with ``--ensure`` (on by default) a photo whose
-#: members are not yet 1.3 × their thresholds away (``margin``) is cloaked again at mid, then high (about a third of
-#: photos, mostly tiny faces): left-out recognizers fell for it on 72 % of photos on average at photo SSIM 0.951, the
-#: validation recognizer on 94 % (bench/ENSEMBLE_FINDINGS.md, round 8); 20 steps gave 77 % at three more seconds a
-#: photo; mid alone 75 % at photo SSIM 0.913, round 4's low (target 0.95, 10 steps, no dropout) 52 %, the former low
-#: of 16/255 29 % (rounds 3–7). The former uniform presets (4/255 ×6, 6/255 ×7, 10/255 ×20) left a left-out FaceNet
-#: matching 75 % of photos at mid.
+#: members are not yet 1.3 × their thresholds away (``margin``) is cloaked again in 20 steps, then at mid, then high
+#: (:data:`RUNGS`; in the measurement every tiny ORL face, none of the celebrity photos): left-out recognizers fell
+#: for it on 72 % of photos on average at photo SSIM 0.951, the validation recognizer on 94 %
+#: (bench/ENSEMBLE_FINDINGS.md, round 8); 20 steps gave 77 % at three more seconds a photo; mid alone 75 % at photo
+#: SSIM 0.913, round 4's low (target 0.95, 10 steps, no dropout) 52 %, the former low of 16/255 29 % (rounds 3–7).
+#: The former uniform presets (4/255 ×6, 6/255 ×7, 10/255 ×20) left a left-out FaceNet matching 75 % of photos at mid.
 PRESETS: dict[str, CloakConfig] = {
     "low": CloakConfig(eps=24 / 255, steps=16, min_ssim=0.93, photo_ssim=0.95, features=1.0, dropout=0.02,
                        margin=1.3),

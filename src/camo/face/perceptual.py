@@ -63,15 +63,14 @@ def window_mean(x: torch.Tensor, k: int = SSIM_WINDOW) -> torch.Tensor:
 
 
 class SimilarityTo:
-    """SSIM of images against one fixed reference ``b`` (differentiable in the image; ``b``'s window means and
-    variances are computed once).
+    """SSIM of images against one fixed reference ``b`` (differentiable in the image, and in ``b`` where it
+    requires a gradient; ``b``'s window means and variances are computed once).
 
     Shape: (N, C, H, W) of ``b``'s shape -> (N,).
     """
 
     def __init__(self, b: torch.Tensor, data_range: float = 1.0) -> None:
         _check(b, b)
-        b = b.detach()
         n = SSIM_WINDOW * SSIM_WINDOW
         self.cov_norm = n / (n - 1)
         self.b = b
@@ -121,16 +120,7 @@ def ssim(a: torch.Tensor, b: torch.Tensor, data_range: float = 1.0) -> torch.Ten
 
     Shape: (N, C, H, W), (N, C, H, W) with H, W ≥ 7 -> (N,).
     """
-    _check(a, b)
-    n = SSIM_WINDOW * SSIM_WINDOW
-    cov_norm = n / (n - 1)
-    ux, uy = window_mean(a), window_mean(b)
-    vx = cov_norm * (window_mean(a * a) - ux * ux)
-    vy = cov_norm * (window_mean(b * b) - uy * uy)
-    vxy = cov_norm * (window_mean(a * b) - ux * uy)
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    index = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
-    return index.flatten(1).mean(dim=1)
+    return SimilarityTo(b, data_range)(a)
 
 
 def _check(a: torch.Tensor, b: torch.Tensor) -> None:
